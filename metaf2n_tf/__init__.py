@@ -16,7 +16,7 @@ def _import_tensorflow_quietly():
     """
     if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
         return
-    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     try:
         sys.stderr.flush()
         saved = os.dup(2)

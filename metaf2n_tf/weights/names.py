@@ -20,7 +20,7 @@ _BODY_PTH = re.compile(r"^body\.(\d+)\.(rdb\d+)\.(conv\d+)\.(weight|bias)$")
 def sr_layer_to_tf1(layer_name, param):
     """``('body_3_rdb2_conv5', 'kernel')`` -> ``'MODEL/body/3/rdb2/conv5/weight'``."""
     m = _BODY_LAYER.match(layer_name)
-    path = "/".join(m.groups()) if m else layer_name
+    path = "body/" + "/".join(m.groups()) if m else layer_name
     return f"{SR_SCOPE}/{path}/{'weight' if param == 'kernel' else 'bias'}"
 
 

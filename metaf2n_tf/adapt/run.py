@@ -1,0 +1,96 @@
+"""test.py's work: for every LQ photo, adapt on its face pairs, super-resolve it whole, save it."""
+import dataclasses
+import os
+import sys
+import tempfile
+import zlib
+
+import numpy as np
+from tqdm import tqdm
+
+from metaf2n_tf.adapt.face_pairs import load_face_patches
+from metaf2n_tf.adapt.tiling import super_resolve
+from metaf2n_tf.adapt.tta import Adapter
+from metaf2n_tf.data.images import read_rgb, to_float, to_uint8, write_rgb
+from metaf2n_tf.errors import InputError, MetaF2NError
+from metaf2n_tf.weights.sources import build_models, read_weights
+
+
+@dataclasses.dataclass
+class RunSummary:
+    written: list
+    failed: list  # paths of photos with an error (unreadable, bad face pairs)
+    no_faces: list
+
+
+def list_inputs(input_dir):
+    """Every regular, non-hidden file of ``input_dir``, sorted; a missing or empty folder is an error."""
+    if not os.path.isdir(input_dir):
+        raise InputError(f"{input_dir}: input folder not found")
+    paths = sorted(
+        os.path.join(input_dir, n) for n in os.listdir(input_dir)
+        if not n.startswith(".") and os.path.isfile(os.path.join(input_dir, n))
+    )
+    if not paths:
+        raise InputError(f"{input_dir}: input folder is empty")
+    return paths
+
+
+def prepare_output_dir(output_dir):
+    """Creates ``output_dir`` and checks that it is writable before any work is done."""
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=output_dir):
+            pass
+    except OSError as e:
+        raise InputError(f"{output_dir}: output folder not writable ({e.strerror or e})") from None
+
+
+def image_rng(seed, name):
+    """Per-photo random stream: the same photo gets the same patches whatever else is in the folder."""
+    return np.random.default_rng([seed, zlib.crc32(name.encode("utf-8"))])
+
+
+def run_folder(cfg, log=None):
+    """Runs test-time adaptation + SR over ``cfg.input_dir`` (an ``AdaptConfig``); returns a RunSummary."""
+    log = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
+    inputs = list_inputs(cfg.input_dir)
+    prepare_output_dir(cfg.output_dir)
+    sr_model, mask_model = build_models(read_weights(cfg.model_dir))
+    adapter = Adapter(sr_model, mask_model, optimizer=cfg.optimizer, lr=cfg.lr)
+    base = adapter.initial_weights()
+    summary = RunSummary([], [], [])
+    bar = tqdm(inputs, desc="test.py", unit="img", file=sys.stderr, dynamic_ncols=True)
+    for path in bar:
+        name = os.path.splitext(os.path.basename(path))[0]
+        try:
+            image = read_rgb(path)
+        except InputError as e:
+            log(f"error: {e}")
+            summary.failed.append(path)
+            continue
+        weights = base
+        if cfg.fine_tune_num > 0:
+            faces = load_face_patches(cfg.face_dir, name, cfg.patch_size, cfg.patch_num_per_img, image_rng(cfg.seed, name))
+            for msg in faces.errors:
+                log(f"error: {msg}")
+            for msg in faces.warnings:
+                log(f"warning: {msg}")
+            if faces.errors:
+                summary.failed.append(path)
+            if faces.lq is None:
+                log(f"warning: {path}: no usable face pairs in {cfg.face_dir}; super-resolved without adaptation")
+                summary.no_faces.append(path)
+            else:
+                weights, losses = adapter.adapt(base, to_float(faces.lq), to_float(faces.hq), cfg.fine_tune_num)
+                bar.set_postfix_str(f"{name}: {len(faces.used)} face(s), loss {losses[0]:.4f}->{losses[-1]:.4f}")
+        out = super_resolve(lambda x, w=weights: adapter.forward(w, x), to_float(image), cfg.tile, cfg.tile_pad)
+        out_path = os.path.join(cfg.output_dir, name + ".png")
+        try:
+            write_rgb(out_path, to_uint8(out))
+        except MetaF2NError as e:
+            log(f"error: {e}")
+            summary.failed.append(path)
+            continue
+        summary.written.append(out_path)
+    return summary

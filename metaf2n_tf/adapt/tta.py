@@ -1,0 +1,119 @@
+"""Test-time adaptation: a few gradient steps of the SR model on (LQ face, restored HQ face) patches.
+
+Everything here works on *values*: ``weights`` is the list of SR tensors in ``model.trainable_variables``
+order, run through ``model.stateless_call``; the loaded Keras variables are never changed, so each
+image starts again from the same weights. The same ``inner_step`` is the MAML inner loop of training.
+"""
+import sys
+
+import tensorflow as tf
+
+from metaf2n_tf.models.masknet import mask_input
+
+OPTIMIZERS = ("sgd", "adam")
+
+
+def weighted_l1(sr, hq, mask):
+    """``mean(W * |HQ - SR(LQ)|)`` over all elements; W [N, H, W, 1] broadcasts over RGB."""
+    return tf.reduce_mean(mask * tf.abs(hq - sr))
+
+
+def face_weights(mask_model, lq, hq):
+    """MaskNet's per-pixel weights W for the face loss, or all ones when there is no MaskNet."""
+    if mask_model is None:
+        return tf.ones_like(hq[..., :1])
+    return mask_model(mask_input(lq, hq), training=False)
+
+
+def sr_forward(model, weights, lq):
+    """Runs the SR model with the given weight values (fast weights)."""
+    out, _ = model.stateless_call(weights, [], lq, training=False)
+    return out
+
+
+def face_loss_and_grads(model, weights, lq, hq, mask):
+    """The adaptation loss and its gradient with respect to the SR weight values."""
+    with tf.GradientTape() as tape:
+        tape.watch(weights)
+        loss = weighted_l1(sr_forward(model, weights, lq), hq, mask)
+    return loss, tape.gradient(loss, weights)
+
+
+def inner_step(model, weights, lq, hq, mask, lr):
+    """One plain SGD step ``theta - lr * grad`` (the original rule); returns (new weights, loss before)."""
+    loss, grads = face_loss_and_grads(model, weights, lq, hq, mask)
+    return [w - lr * g for w, g in zip(weights, grads)], loss
+
+
+def adam_init(weights):
+    return (tf.constant(0.0), [tf.zeros_like(w) for w in weights], [tf.zeros_like(w) for w in weights])
+
+
+def adam_step(model, weights, state, lq, hq, mask, lr, beta1=0.9, beta2=0.999, epsilon=1e-8):
+    """One Adam step on the weight values (TF1 AdamOptimizer's update rule); returns (weights, state, loss)."""
+    loss, grads = face_loss_and_grads(model, weights, lq, hq, mask)
+    t, m, v = state
+    t = t + 1.0
+    m = [beta1 * mi + (1.0 - beta1) * g for mi, g in zip(m, grads)]
+    v = [beta2 * vi + (1.0 - beta2) * tf.square(g) for vi, g in zip(v, grads)]
+    lr_t = lr * tf.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
+    weights = [w - lr_t * mi / (tf.sqrt(vi) + epsilon) for w, mi, vi in zip(weights, m, v)]
+    return weights, (t, m, v), loss
+
+
+class Adapter:
+    """Compiled adaptation and inference for one SR model (and optional MaskNet).
+
+    ``adapt`` returns new weight values; ``forward`` runs the model with any weight values.
+    Shapes are left dynamic so images and face batches of any size reuse the same graphs.
+    """
+
+    def __init__(self, sr_model, mask_model=None, optimizer="sgd", lr=0.01, warn=True):
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+        self.sr_model = sr_model
+        self.mask_model = mask_model
+        self.optimizer = optimizer
+        self.lr = float(lr)
+        if mask_model is None and warn:
+            print("note: the weights have no MaskNet: face loss weights W = 1", file=sys.stderr)
+        image = tf.TensorSpec([None, None, None, 3], tf.float32)
+        self._mask = tf.function(lambda lq, hq: face_weights(mask_model, lq, hq), input_signature=[image, image])
+        self._forward = tf.function(lambda w, x: sr_forward(sr_model, w, x), reduce_retracing=True)
+        self._sgd = tf.function(
+            lambda w, lq, hq, m: inner_step(sr_model, w, lq, hq, m, self.lr), reduce_retracing=True
+        )
+        self._adam = tf.function(
+            lambda w, s, lq, hq, m: adam_step(sr_model, w, s, lq, hq, m, self.lr), reduce_retracing=True
+        )
+        self._loss = tf.function(
+            lambda w, lq, hq, m: weighted_l1(sr_forward(sr_model, w, lq), hq, m), reduce_retracing=True
+        )
+
+    def initial_weights(self):
+        """The loaded SR weights as a list of tensors (a snapshot: later adaptation never changes them)."""
+        return [tf.convert_to_tensor(v.value) for v in self.sr_model.trainable_variables]
+
+    def adapt(self, weights, lq, hq, steps):
+        """``steps`` gradient steps on (lq [N,h,w,3], hq [N,4h,4w,3]) in [0,1]; returns (weights, losses).
+
+        ``losses`` holds the face loss before each step and after the last one.
+        """
+        lq = tf.convert_to_tensor(lq, tf.float32)
+        hq = tf.convert_to_tensor(hq, tf.float32)
+        mask = self._mask(lq, hq)
+        losses = []
+        state = adam_init(weights) if self.optimizer == "adam" else None
+        for _ in range(steps):
+            if self.optimizer == "sgd":
+                weights, loss = self._sgd(weights, lq, hq, mask)
+            else:
+                weights, state, loss = self._adam(weights, state, lq, hq, mask)
+            losses.append(float(loss))
+        if steps:
+            losses.append(float(self._loss(weights, lq, hq, mask)))
+        return weights, losses
+
+    def forward(self, weights, lq):
+        """SR of a batch [N,h,w,3] in [0,1] with the given weights -> [N,4h,4w,3] (unclamped)."""
+        return self._forward(weights, tf.convert_to_tensor(lq, tf.float32))

