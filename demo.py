@@ -1,0 +1,31 @@
+"""make demo: degrade scikit-image's astronaut, detect its face, adapt Real-ESRGAN x4plus, compare.
+
+    python demo.py [--output_dir demo_output]
+"""
+import sys
+
+import metaf2n_tf  # noqa: F401  (imports TensorFlow quietly)
+from absl import flags
+
+from metaf2n_tf import demo
+from metaf2n_tf.errors import MetaF2NError
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    fv = flags.FlagValues()
+    flags.DEFINE_string("output_dir", "demo_output", "where the demo writes its photos, faces and results", flag_values=fv)
+    flags.DEFINE_string("model_dir", "realesrgan-x4plus", "SR weights (any source test.py takes)", flag_values=fv)
+    try:
+        fv(["demo.py"] + list(argv))
+        rows = demo.run(fv.output_dir, fv.model_dir)
+    except (MetaF2NError, flags.Error) as e:
+        print(f"demo.py: {e}", file=sys.stderr)
+        return 2
+    print(demo.format_table(rows))
+    print(f"\ncomparison (bicubic | x4plus | adapted | ground truth): {fv.output_dir}/comparison.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
