@@ -25,7 +25,7 @@ class AdaptConfig:
     optimizer: str = "sgd"
     seed: int = 0
     tile: int = -1
-    tile_pad: int = 32
+    tile_pad: int = 48
     gpu: str = "0"
 
 

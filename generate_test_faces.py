@@ -65,8 +65,9 @@ def process_photo(path, name, restorer, output_dir, score_threshold):
     """Detects, pairs and writes the faces of one photo; returns its ``faces.json`` entry."""
     lq = read_rgb(path)
     entry = {"name": name, "file": os.path.basename(path), "height": lq.shape[0], "width": lq.shape[1]}
-    gt = restorer.read_gt(path, lq.shape) if isinstance(restorer, restore.GroundTruthRestorer) else None
     faces = detect.detect_faces(lq, score_threshold)
+    needs_gt = faces and isinstance(restorer, restore.GroundTruthRestorer)
+    gt = restorer.read_gt(path, lq.shape) if needs_gt else None
     face_pairs = pairs.make_face_pairs(lq, faces, restorer, gt)
     entry["faces"] = pairs.write_face_pairs(output_dir, name, face_pairs)
     entry["status"] = "ok" if face_pairs else "no face"

@@ -8,8 +8,9 @@
 ``gt`` and ``none`` are :class:`CanvasRestorer` objects: they cut the HQ crop from a whole x4 canvas.
 Network restorers expose ``.size`` (aligned face side, 512) and ``.restore_aligned(face_rgb_uint8)``
 returning a uint8 RGB face of the same size; :func:`restored_crop` aligns the face, restores it and warps
-it back as the original does. All faces are RGB: the original fed GPEN BGR crops flipped to RGB and
-flipped back (its "RGB" comment on the output was wrong); here no BGR exists past file reading.
+it back onto the x4 canvas (the original's way, with the pixel-centre and black-margin fixes).
+All faces are RGB: the original fed GPEN BGR crops flipped to RGB and flipped back (its "RGB" comment
+on the output was wrong); here no BGR exists past file reading.
 """
 import glob
 import os
@@ -22,6 +23,7 @@ from metaf2n_tf.errors import ConfigError, InputError
 from metaf2n_tf.faces.align import SCALE, warp_back, warp_to_face
 
 RESTORERS = ("gt", "none", "gpen", "dmdnet")
+_NEEDS_GT_DIR = "--restorer gt: needs --gt_dir (the folder of ground-truth photos)"
 # Bicubic taps reach 2 LQ pixels beyond a box; a margin of 3 keeps the crop identical to a whole-photo resize.
 _BICUBIC_MARGIN = 3
 
@@ -64,20 +66,24 @@ class CanvasRestorer:
 
 
 class GroundTruthRestorer(CanvasRestorer):
-    """``gt``: the HQ face is the ground-truth photo's same region (needs ``--gt_dir``)."""
+    """``gt``: the HQ face is the ground-truth photo's same region.
+
+    ``gt_dir`` is where :meth:`read_gt` finds each photo's ground truth; in-memory callers (the demo)
+    may leave it out and hand the ground-truth photo to ``pairs.make_face_pairs`` themselves.
+    """
 
     name = "gt"
     needs_gt = True
 
-    def __init__(self, gt_dir):
-        if not gt_dir:
-            raise ConfigError("--restorer gt: needs --gt_dir (the folder of ground-truth photos)")
-        if not os.path.isdir(gt_dir):
+    def __init__(self, gt_dir=None):
+        if gt_dir is not None and not os.path.isdir(gt_dir):
             raise ConfigError(f"{gt_dir}: --gt_dir not found (expected a folder of ground-truth photos)")
-        self.gt_dir = os.fspath(gt_dir)
+        self.gt_dir = None if gt_dir is None else os.fspath(gt_dir)
 
     def gt_path(self, lq_path):
         """The ground truth of ``lq_path``: the same file name in ``gt_dir``, else ``{stem}.*`` there."""
+        if self.gt_dir is None:
+            raise ConfigError(_NEEDS_GT_DIR)
         base = os.path.basename(lq_path)
         same = os.path.join(self.gt_dir, base)
         if os.path.isfile(same):
@@ -169,6 +175,8 @@ def make_restorer(name, *, gt_dir=None, weights=None):
       weights: weights file of a network restorer (``gpen``: GPEN-BFR-512; ``dmdnet``).
     """
     if name == "gt":
+        if not gt_dir:
+            raise ConfigError(_NEEDS_GT_DIR)
         return GroundTruthRestorer(gt_dir)
     if name == "none":
         return BicubicRestorer()

