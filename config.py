@@ -61,6 +61,9 @@ def _define(fv, section_cls):
 def _parse(argv, section_cls, program):
     fv = flags.FlagValues()
     _define(fv, section_cls)
+    if any(a in ("-h", "--help", "-help", "--helpfull") for a in argv):
+        print(f"usage: python {program} [flags]\n\n{fv.get_help()}")
+        raise SystemExit(0)
     try:
         fv([program] + list(argv))
     except flags.Error as e:
@@ -77,6 +80,8 @@ def parse_test(argv):
         raise ConfigError(f"--patch_size must be a positive multiple of 4, got {adapt.patch_size}")
     if adapt.fine_tune_num < 0 or adapt.patch_num_per_img < 1:
         raise ConfigError("--fine_tune_num must be >= 0 and --patch_num_per_img >= 1")
+    if any(not g.strip().lstrip("-").isdigit() for g in adapt.gpu.split(",") if g.strip()):
+        raise ConfigError(f"--gpu must be comma-separated GPU ids such as 0 or 0,1, got {adapt.gpu!r}")
     if adapt.tile_pad < 0:
         raise ConfigError(f"--tile_pad must be >= 0, got {adapt.tile_pad}")
     return Config(adapt=adapt)
