@@ -15,6 +15,7 @@ import sys
 
 from absl import flags
 
+from metaf2n_tf.cli import parse_flags as parse_flags_into
 from metaf2n_tf.errors import InputError, MetaF2NError, WeightsError
 from metaf2n_tf.metrics import evaluate
 from metaf2n_tf.metrics.files import list_images, pair_images
@@ -124,13 +125,8 @@ def run(fv):
 def main(argv=None) -> int:
     """Entry point; ``argv`` without the program name (default ``sys.argv[1:]``)."""
     argv = sys.argv[1:] if argv is None else argv
-    fv = define_flags()
     try:
-        fv([SCRIPT, *argv])
-        run(fv)
-    except flags.Error as e:
-        _warn(str(e).splitlines()[0])
-        return 2
+        run(parse_flags_into(define_flags(), argv, SCRIPT))
     except MetaF2NError as e:
         _warn(str(e))
         return 2

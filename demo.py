@@ -8,6 +8,7 @@ import metaf2n_tf  # noqa: F401  (imports TensorFlow quietly)
 from absl import flags
 
 from metaf2n_tf import demo
+from metaf2n_tf.cli import parse_flags
 from metaf2n_tf.errors import MetaF2NError
 
 
@@ -17,9 +18,9 @@ def main(argv=None):
     flags.DEFINE_string("output_dir", "demo_output", "where the demo writes its photos, faces and results", flag_values=fv)
     flags.DEFINE_string("model_dir", "realesrgan-x4plus", "SR weights (any source test.py takes)", flag_values=fv)
     try:
-        fv(["demo.py"] + list(argv))
+        parse_flags(fv, argv, "demo.py")
         rows = demo.run(fv.output_dir, fv.model_dir)
-    except (MetaF2NError, flags.Error) as e:
+    except MetaF2NError as e:
         print(f"demo.py: {e}", file=sys.stderr)
         return 2
     print(demo.format_table(rows))

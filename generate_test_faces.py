@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from metaf2n_tf.data.images import read_rgb
 from metaf2n_tf.devices import select_gpus
+from metaf2n_tf.cli import parse_flags as parse_flags_into
 from metaf2n_tf.errors import ConfigError, MetaF2NError
 from metaf2n_tf.faces import align, detect, pairs, restore
 
@@ -44,11 +45,7 @@ def define_flags():
 
 def parse_flags(argv):
     """argv without the program name -> parsed FlagValues; ConfigError on bad flags."""
-    fv = define_flags()
-    try:
-        fv([PROGRAM] + list(argv))
-    except flags.Error as e:
-        raise ConfigError(str(e)) from None
+    fv = parse_flags_into(define_flags(), argv, PROGRAM)
     detect.check_score_threshold(fv.score_threshold)
     return fv
 

@@ -17,6 +17,7 @@ from absl import flags
 from tqdm import tqdm
 
 from metaf2n_tf.data import records
+from metaf2n_tf.cli import parse_flags as parse_flags_into
 from metaf2n_tf.errors import ConfigError, InputError, MetaF2NError
 
 PROGRAM = "generate_tfrecord.py"
@@ -42,11 +43,7 @@ def define_flags():
 
 def parse_flags(argv):
     """argv without the program name -> parsed FlagValues; ConfigError on bad flags."""
-    fv = define_flags()
-    try:
-        fv([PROGRAM] + list(argv))
-    except flags.Error as e:
-        raise ConfigError(str(e)) from None
+    fv = parse_flags_into(define_flags(), argv, PROGRAM)
     for name in ("face_size", "patch_size", "stride", "shard_size"):
         if fv[name].value < 1:
             raise ConfigError(f"--{name}: got {fv[name].value}, expected a positive integer")
