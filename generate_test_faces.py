@@ -7,7 +7,9 @@ For every photo in ``--input_dir``: RetinaFace finds the faces; each face is cro
 ``OUT/Face_HQ/{name}_{i}.png``; ``OUT/faces.json`` records every face (box, score, landmarks, affine
 matrices) and every photo without faces or with errors. ``--restorer``: ``gt`` (ground-truth photos,
 synthetic sets), ``none`` (bicubic x4), ``gpen`` / ``dmdnet`` (user-supplied weights; ``gpen`` is the
-original's). Bad photos are reported in one line each and the run goes on; the exit status is 1 then.
+original's; ``dmdnet`` also needs ``--dmdnet_landmarks``, the 68 landmarks of the aligned 512 face,
+since no 68-point detector is available offline). Bad photos are reported in one line each and the
+run goes on; the exit status is 1 then.
 """
 import os
 import sys
@@ -38,6 +40,9 @@ def define_flags():
                         flag_values=fv)
     flags.DEFINE_string("gpen_weights", None, "GPEN-BFR-512 weights for --restorer gpen", flag_values=fv)
     flags.DEFINE_string("dmdnet_weights", None, "DMDNet weights for --restorer dmdnet", flag_values=fv)
+    flags.DEFINE_string("dmdnet_landmarks", None,
+                        "--restorer dmdnet: 68 landmarks ('x y' lines) of the aligned 512 face, used for every face",
+                        flag_values=fv)
     flags.DEFINE_float("score_threshold", 0.9, "minimum face score, in [0.5, 1]", flag_values=fv)
     flags.DEFINE_string("gpu", "0", "GPU ids to use, e.g. '0'; '' or '-1' for CPU", flag_values=fv)
     return fv
@@ -74,7 +79,11 @@ def process_photo(path, name, restorer, output_dir, score_threshold):
 def run(fv):
     """Processes every photo of ``--input_dir``; returns the faces.json summary."""
     weights = {"gpen": fv.gpen_weights, "dmdnet": fv.dmdnet_weights}.get(fv.restorer)
-    restorer = restore.make_restorer(fv.restorer, gt_dir=fv.gt_dir, weights=weights)
+    landmarks = {"dmdnet": fv.dmdnet_landmarks}.get(fv.restorer)
+    if fv.restorer == "dmdnet" and weights and not landmarks:
+        raise ConfigError("--restorer dmdnet: needs --dmdnet_landmarks FILE, the 68 landmarks of the aligned "
+                          "512 face (no offline 68-point detector is available)")
+    restorer = restore.make_restorer(fv.restorer, gt_dir=fv.gt_dir, weights=weights, landmarks=landmarks)
     photos = list_photos(fv.input_dir)
     os.makedirs(fv.output_dir, exist_ok=True)
     summary = {

@@ -1,31 +1,46 @@
-"""Restores a folder of aligned faces with a face restorer (GPEN's own face enhancement on aligned input).
+"""Restores faces with a face restorer: GPEN on a folder of aligned faces, DMDNet on upstream's list file.
 
     python restore_faces.py --restorer gpen --weights GPEN-BFR-512.pth --input_dir ALIGNED --output_dir OUT
+    python restore_faces.py --restorer dmdnet --weights DMDNet.pth -s LIST -d OUT [--check]
 
-Every image of ``--input_dir`` is an aligned face (e.g. the 512² crops of the five-point template);
-each is written to ``OUT/{name}.png`` under its own name. As GPEN's ``--aligned`` mode does, a face
-whose size differs from the network's (512 or 256, read from the weights) is first resized to it
-with bilinear ``cv2.resize``; the output stays at the network's size. ``--weights`` takes the
-upstream ``.pth`` or the converted ``.h5``; ``--save_weights PATH`` also writes the converted file.
-Bad files are reported in one line each and the run goes on; the exit status is 1 then.
+``gpen``: every image of ``--input_dir`` is an aligned face (e.g. the 512² crops of the five-point
+template); each is written to ``OUT/{name}.png`` under its own name. As GPEN's ``--aligned`` mode
+does, a face whose size differs from the network's (512 or 256, read from the weights) is first
+resized to it with bilinear ``cv2.resize``; the output stays at the network's size.
 
-Adding a restorer: a builder ``_name(fv) -> restorer`` in ``_RESTORERS`` and its own flags in
-:func:`define_flags` (e.g. DMDNet's dictionary/list files); a restorer has ``.size`` and
-``.restore_aligned(face_rgb_uint8) -> uint8 RGB``.
+``dmdnet``: upstream ``main_test.py``'s list format and outputs. A line with one path restores that
+face generically; a line with three tab-separated fields (LQ face, reference image folder, reference
+landmark folder; >= 2 references) also restores it with the references' specific dictionary. The
+landmarks of an LQ face ``P`` are read from ``P.txt`` beside it, those of a reference ``R`` from
+``{landmark folder}/{R's file name}.txt`` (68 lines "x y" each, in the pixels of the 512 face).
+Outputs: ``OUT/{name}_G.png`` = [LQ | generic], or ``OUT/{name}_GS.png`` = [LQ | generic | specific]
+for specific lines, ``name`` = the file name up to its first dot (written into ``-d`` itself; upstream
+appended a ``_%m-%d_%H-%M`` time stamp). ``--check`` also writes the face with its landmarks drawn to
+``TmpCheckLQLandmarks/`` beside the LQ face, as upstream does.
+
+``--weights`` takes the upstream ``.pth`` or the converted ``.h5``; ``--save_weights PATH`` also
+writes the converted file. Bad files or lines are reported in one line each and the run goes on;
+the exit status is 1 then.
+
+Adding a restorer: an entry in ``_RESTORERS`` (its inputs from the flags, a builder ``_name(fv) ->
+restorer``, a runner ``run_name(fv, restorer, inputs) -> (written, failed)``) and its own flags in
+:func:`define_flags`.
 """
 import os
 import sys
 
 import metaf2n_tf  # noqa: F401  (imports TensorFlow quietly)
 import cv2
+import numpy as np
 from absl import flags
 from tqdm import tqdm
 
 from metaf2n_tf.data.images import read_rgb, write_rgb
 from metaf2n_tf.devices import select_gpus
-from metaf2n_tf.errors import ConfigError, MetaF2NError
+from metaf2n_tf.errors import ConfigError, InputError, MetaF2NError
 
 PROGRAM = "restore_faces.py"
+CHECK_DIR = "TmpCheckLQLandmarks"
 
 
 def _gpen(fv):
@@ -41,16 +56,33 @@ def _gpen(fv):
     return restorer
 
 
-_RESTORERS = {"gpen": _gpen}
+def _dmdnet(fv):
+    """DMDNet on user-supplied weights (generic and specific restoration)."""
+    if not fv.weights:
+        raise ConfigError("--restorer dmdnet: needs --weights PATH (DMDNet .pth or converted .h5; none ship offline)")
+    from metaf2n_tf.faces.dmdnet import DMDNetRestorer
+    from metaf2n_tf.weights.dmdnet import save_h5
+
+    restorer = DMDNetRestorer(fv.weights)
+    if fv.save_weights:
+        save_h5(fv.save_weights, restorer.model)
+    return restorer
 
 
 def define_flags():
     """The script's flags on a fresh FlagValues."""
     fv = flags.FlagValues()
-    flags.DEFINE_enum("restorer", "gpen", sorted(_RESTORERS), "face restorer", flag_values=fv)
-    flags.DEFINE_string("weights", None, "restorer weights (gpen: GPEN-BFR .pth or converted .h5)", flag_values=fv)
-    flags.DEFINE_string("input_dir", None, "folder of aligned face images", flag_values=fv)
-    flags.DEFINE_string("output_dir", None, "restored faces are written here as {name}.png", flag_values=fv)
+    flags.DEFINE_enum("restorer", "gpen", ["dmdnet", "gpen"], "face restorer", flag_values=fv)
+    flags.DEFINE_string("weights", None, "restorer weights (upstream .pth or converted .h5)", flag_values=fv)
+    flags.DEFINE_string("input_dir", None, "gpen: folder of aligned face images", flag_values=fv)
+    flags.DEFINE_string("output_dir", None, "gpen: restored faces are written here as {name}.png", flag_values=fv)
+    flags.DEFINE_string("img_list", "./TestExamples/TestGenericRestoration/GenericLists.txt",
+                        "dmdnet: list of faces (one path, or LQ<TAB>reference dir<TAB>reference landmark dir)",
+                        short_name="s", flag_values=fv)
+    flags.DEFINE_string("out_path", "./TestExamples/Results_TestGenericRestoration",
+                        "dmdnet: {name}_G.png / {name}_GS.png are written here", short_name="d", flag_values=fv)
+    flags.DEFINE_boolean("check", False, "dmdnet: also save each LQ face with its landmarks drawn, in "
+                         f"{CHECK_DIR}/ beside it", flag_values=fv)
     flags.DEFINE_string("save_weights", None, "also write the loaded weights here in the project's .h5 format",
                         flag_values=fv)
     flags.DEFINE_string("gpu", "0", "GPU ids to use, e.g. '0'; '' or '-1' for CPU", flag_values=fv)
@@ -64,6 +96,10 @@ def parse_flags(argv):
         fv([PROGRAM] + list(argv))
     except flags.Error as e:
         raise ConfigError(str(e)) from None
+    if fv.restorer == "dmdnet":
+        if not os.path.isfile(fv.img_list):
+            raise ConfigError(f"{fv.img_list}: -s/--img_list not found (expected a list of faces)")
+        return fv
     for name in ("input_dir", "output_dir"):
         if not fv[name].value:
             raise ConfigError(f"--{name} is required")
@@ -98,20 +134,103 @@ def restore_file(restorer, path, out_path):
     write_rgb(out_path, restorer.restore_aligned(face))
 
 
-def run(fv):
-    """Restores every file of ``--input_dir``; returns (written, failed) counts."""
-    faces = list_faces(fv.input_dir)
-    restorer = _RESTORERS[fv.restorer](fv)
-    os.makedirs(fv.output_dir, exist_ok=True)
+def _restore_each(items, restore_one, unit):
+    """Calls ``restore_one(item)`` for every item with a progress bar; one line per failure."""
     written = failed = 0
-    for path, name in tqdm(faces, desc=PROGRAM, unit="face", file=sys.stderr):
+    for item in tqdm(items, desc=PROGRAM, unit=unit, file=sys.stderr):
         try:
-            restore_file(restorer, path, os.path.join(fv.output_dir, f"{name}.png"))
+            restore_one(item)
             written += 1
         except MetaF2NError as e:
             tqdm.write(f"{PROGRAM}: {e}", file=sys.stderr)
             failed += 1
     return written, failed
+
+
+def run_gpen(fv, restorer, faces):
+    """Restores the files of ``--input_dir`` (``faces`` from :func:`list_faces`); returns (written, failed)."""
+    os.makedirs(fv.output_dir, exist_ok=True)
+    return _restore_each(
+        faces, lambda face: restore_file(restorer, face[0], os.path.join(fv.output_dir, f"{face[1]}.png")), "face")
+
+
+# ---------------------------------------------------------------- dmdnet: upstream's list format
+
+def read_face_list(path):
+    """Upstream's list: ``[(line number, [fields])]`` of its non-empty lines, fields split at tabs."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read the face list ({e})") from None
+    entries = [(n, line.strip().split("\t")) for n, line in enumerate(lines, 1) if line.strip()]
+    if not entries:
+        raise ConfigError(f"{path}: the face list is empty")
+    return entries
+
+
+def _references(restorer, image_dir, landmark_dir):
+    """The specific dictionary of the faces in ``image_dir`` (landmarks ``{landmark_dir}/{file}.txt``)."""
+    from metaf2n_tf.faces.dmdnet import MIN_REFERENCES, face_boxes, read_face
+
+    for folder in (image_dir, landmark_dir):
+        if not os.path.isdir(folder):
+            raise InputError(f"{folder}: reference folder not found")
+    names = sorted(e for e in os.listdir(image_dir) if os.path.isfile(os.path.join(image_dir, e)))
+    if len(names) < MIN_REFERENCES:
+        raise InputError(f"{image_dir}: got {len(names)} reference(s), expected at least {MIN_REFERENCES}")
+    refs = []
+    for name in names:
+        face = read_face(os.path.join(image_dir, name))
+        refs.append((face, face_boxes(os.path.join(landmark_dir, name + ".txt"), *face.shape[:2])))
+    return restorer.specific_dictionary(refs)
+
+
+def restore_list_entry(restorer, fields, out_path, check=False, source="list"):
+    """Restores one list line (1 field: generic; 3 fields: generic and specific); returns the file written."""
+    from metaf2n_tf.faces.dmdnet import check_boxes, component_boxes, draw_landmarks, read_face, read_landmarks
+
+    if len(fields) not in (1, 3):
+        raise InputError(f"{source}: got {len(fields)} tab-separated fields, expected 1 (LQ face) or 3 "
+                         "(LQ face, reference image dir, reference landmark dir)")
+    lq_path = fields[0]
+    face = read_face(lq_path)
+    landmarks = read_landmarks(lq_path + ".txt")
+    if check:
+        folder = os.path.join(os.path.dirname(lq_path), CHECK_DIR)
+        os.makedirs(folder, exist_ok=True)
+        write_rgb(os.path.join(folder, os.path.basename(lq_path)), draw_landmarks(face, landmarks))
+    boxes = component_boxes(landmarks)
+    check_boxes(boxes, *face.shape[:2], lq_path + ".txt")
+    specific = _references(restorer, fields[1], fields[2]) if len(fields) == 3 else None
+    generic, special = restorer.restore(face, boxes, specific)
+    name = os.path.basename(lq_path).split(".")[0]
+    images = [face, generic] + ([special] if special is not None else [])
+    out_file = os.path.join(out_path, f"{name}_{'GS' if special is not None else 'G'}.png")
+    write_rgb(out_file, np.hstack(images))
+    return out_file
+
+
+def run_dmdnet(fv, restorer, entries):
+    """Restores the lines of ``-s/--img_list`` (from :func:`read_face_list`) into ``-d/--out_path``;
+    returns (written, failed) counts."""
+    os.makedirs(fv.out_path, exist_ok=True)
+    return _restore_each(entries, lambda entry: restore_list_entry(
+        restorer, entry[1], fv.out_path, fv.check, f"{fv.img_list} line {entry[0]}"), "face")
+
+
+# restorer -> (its inputs from the flags, its builder, its runner)
+_RESTORERS = {
+    "gpen": (lambda fv: list_faces(fv.input_dir), _gpen, run_gpen),
+    "dmdnet": (lambda fv: read_face_list(fv.img_list), _dmdnet, run_dmdnet),
+}
+
+
+def run(fv):
+    """Lists the inputs, builds the restorer, restores everything; returns (written, failed) counts."""
+    inputs, build, run_restorer = _RESTORERS[fv.restorer]
+    items = inputs(fv)  # bad inputs fail before the weights are loaded
+    return run_restorer(fv, build(fv), items)
 
 
 def main(argv=None) -> int:
@@ -126,7 +245,8 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"{PROGRAM}: interrupted", file=sys.stderr)
         return 130
-    print(f"{PROGRAM}: wrote {written} face(s) to {fv.output_dir}; {failed} with errors", file=sys.stderr)
+    out = fv.out_path if fv.restorer == "dmdnet" else fv.output_dir
+    print(f"{PROGRAM}: wrote {written} face(s) to {out}; {failed} with errors", file=sys.stderr)
     return 1 if failed else 0
 
 

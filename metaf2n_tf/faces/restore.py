@@ -141,22 +141,22 @@ def _gpen(weights):
     return GPENRestorer(weights)
 
 
-def _dmdnet(weights):
+def _dmdnet(weights, landmarks=None):
     from metaf2n_tf.faces.dmdnet import DMDNetRestorer
 
-    return DMDNetRestorer(weights)
+    return DMDNetRestorer(weights, aligned_landmarks=landmarks)
 
 
 _NETWORKS = {"gpen": ("metaf2n_tf.faces.gpen", _gpen), "dmdnet": ("metaf2n_tf.faces.dmdnet", _dmdnet)}
 
 
-def _network_restorer(name, weights):
+def _network_restorer(name, weights, **options):
     """Builds the network restorer ``name`` on ``weights``; ConfigError when either is missing."""
     if weights is None:
         raise ConfigError(f"--restorer {name}: needs weights, pass --{name}_weights PATH (no weights ship offline)")
     module, build = _NETWORKS[name]
     try:
-        return build(weights)
+        return build(weights, **options)
     except ImportError as e:
         if e.name != module:  # the module exists but something it imports is broken: a bug, show it
             raise
@@ -166,14 +166,17 @@ def _network_restorer(name, weights):
         ) from None
 
 
-def make_restorer(name, *, gt_dir=None, weights=None):
+def make_restorer(name, *, gt_dir=None, weights=None, landmarks=None):
     """The restorer named by ``--restorer``: one of ``gt``, ``none``, ``gpen``, ``dmdnet``.
 
     Args:
       name: restorer name.
       gt_dir: folder of ground-truth photos (``gt`` only).
       weights: weights file of a network restorer (``gpen``: GPEN-BFR-512; ``dmdnet``).
+      landmarks: ``dmdnet`` only: 68-point landmark file of the aligned 512 face (the template frame).
     """
+    if name == "dmdnet":
+        return _network_restorer(name, weights, landmarks=landmarks)
     if name == "gt":
         if not gt_dir:
             raise ConfigError(_NEEDS_GT_DIR)

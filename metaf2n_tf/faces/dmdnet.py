@@ -1,0 +1,212 @@
+"""The ``dmdnet`` face restorer: DMDNet on aligned 512² faces, with the original's pre/post-processing.
+
+Upstream (``csxmli2016/DMDNet:main_test.py``): a face is read with OpenCV (grey -> RGB), resized to
+512x512 with ``INTER_AREA`` when either side is below 512, mapped to [-1, 1]; 68 landmarks give the
+component boxes (:func:`component_boxes`); the network returns the generic result and, with reference
+photos of the same person, the specific one; results are ``clip(y · 0.5 + 0.5, 0, 1) · 255`` written
+by ``cv2.imwrite`` from float, which rounds to nearest (ties to even): rounding, not truncation.
+
+Landmarks come from files, 68 lines ``x y`` in the pixels of the face the network sees (the format
+upstream uses for its references). Upstream detects the LQ landmarks with the ``face_alignment`` FAN
+at run time; that detector's weights are downloaded and are not available offline, so this port reads
+``{image path}.txt`` beside each LQ face, and ``{reference landmark dir}/{reference file name}.txt``
+for references, as upstream does.
+
+In the faces pipeline (``generate_test_faces.py --restorer dmdnet``) every face is warped onto the same
+five-point 512 template, so one landmark file in that frame (``--dmdnet_landmarks``) serves all faces:
+eyes, nose and mouth corners sit where the template puts them, up to the alignment's residual.
+"""
+import os
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from metaf2n_tf.data.images import read_rgb
+from metaf2n_tf.errors import ConfigError, InputError
+from metaf2n_tf.models.dmdnet import LOC_ROWS, STRIDES
+from metaf2n_tf.weights.dmdnet import load_dmdnet
+
+FACE_SIZE = 512
+LANDMARK_COUNT = 68
+LANDMARK_RANGE = (8.0, 504.0)  # upstream clips every point to this range before deriving boxes
+MOUTH_LIMIT = 510.0  # and the mouth box's bottom-right corner to this
+MIN_REFERENCES = 2
+BROW_EYE_POINTS = {"le": list(range(17, 22)) + list(range(36, 42)), "re": list(range(22, 27)) + list(range(42, 48))}
+EYE_POINTS = {"le": list(range(36, 42)), "re": list(range(42, 48))}
+NOSE_POINTS = list(range(29, 36))
+MOUTH_POINTS = list(range(48, 68))
+PART_NAMES = {"le": "left eye", "re": "right eye", "mo": "mouth"}
+
+
+# ---------------------------------------------------------------- landmarks and boxes
+
+def read_landmarks(path):
+    """Reads a landmark file: 68 lines ``x y`` (floats) -> [68, 2] float64; InputError otherwise."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: landmark file not found (expected {LANDMARK_COUNT} lines 'x y')")
+    try:
+        with open(path, encoding="utf-8") as f:
+            rows = [line.split() for line in f if line.strip()]
+        points = np.array([[float(v) for v in row] for row in rows], dtype=np.float64)
+    except (UnicodeDecodeError, ValueError):
+        raise InputError(f"{path}: not a landmark file (expected {LANDMARK_COUNT} lines 'x y' of numbers)") from None
+    if points.shape != (LANDMARK_COUNT, 2):
+        got = f"{len(rows)} lines" if points.ndim != 2 or points.shape[1] == 2 else f"lines of {points.shape[1]} values"
+        raise InputError(f"{path}: got {got}, expected {LANDMARK_COUNT} lines 'x y'")
+    if not np.isfinite(points).all():
+        raise InputError(f"{path}: landmarks contain NaN or infinity")
+    return points
+
+
+def _eye_box(points, part):
+    center = points[EYE_POINTS[part]].mean(axis=0)
+    above = 1.3 * (center[1] - points[BROW_EYE_POINTS[part], 1].min())
+    below = above / 1.9
+    half_width = (above + below) / 2
+    return np.array([center[0] - half_width + 1, center[1] - above + 1, center[0] + half_width, center[1] + below])
+
+
+def _nose_box(points):
+    center = points[NOSE_POINTS].mean(axis=0)
+    half_width = 1.25 * max(center[0] - points[31, 0], points[35, 0] - center[0])
+    below = 1.1 * (points[33, 1] - center[1])
+    above = 2 * half_width - below
+    return np.array([center[0] - half_width + 1, center[1] - above + 1, center[0] + half_width, center[1] + below])
+
+
+def _mouth_box(points):
+    mouth = points[MOUTH_POINTS]
+    center = mouth.mean(axis=0)
+    half = 1.1 * max((mouth.max(axis=0) - mouth.min(axis=0)).max() / 2, 16.0)
+    return np.concatenate([center - half + 1, np.minimum(center + half, MOUTH_LIMIT)])
+
+
+def component_boxes(landmarks):
+    """68 landmarks (512-pixel face) -> [4, 4] int boxes ``[x1, y1, x2, y2]`` (end exclusive) of the left
+    eye, right eye, nose and mouth, derived exactly as upstream ``get_component_location``.
+
+    Points are clipped to [8, 504]. Eyes: eye-point mean (mx, my), L1 = 1.3·(my − highest brow/eye
+    point), L2 = L1/1.9, a box L1+L2 wide from my − L1 to my + L2. Nose: half-width 1.25·max(mx − x31,
+    x35 − mx), depth below the centre 1.1·(y33 − my). Mouth: a square of half-side
+    1.1·max(largest extent / 2, 16), its bottom-right corner capped at 510. Top-left corners are + 1,
+    and everything is truncated toward zero.
+    """
+    points = np.clip(np.asarray(landmarks, np.float64).reshape(LANDMARK_COUNT, 2), *LANDMARK_RANGE)
+    boxes = np.stack([_eye_box(points, "le"), _eye_box(points, "re"), _nose_box(points), _mouth_box(points)])
+    return boxes.astype(np.int64)
+
+
+def check_boxes(boxes, height, width, source):
+    """InputError unless the eye and mouth boxes lie inside a ``height`` x ``width`` face and stay
+    non-empty on every feature map (upstream fails on such faces: "something wrong with the locations")."""
+    for part, row in LOC_ROWS.items():
+        x1, y1, x2, y2 = (int(v) for v in boxes[row])
+        inside = 0 <= x1 and 0 <= y1 and x2 <= width and y2 <= height
+        nonempty = all(x2 // s > x1 // s and y2 // s > y1 // s for s in STRIDES.values())
+        if not (inside and nonempty):
+            raise InputError(f"{source}: {PART_NAMES[part]} box [{x1}, {y1}, {x2}, {y2}] is empty at 1/8 or "
+                             f"outside the {width}x{height} face; check the landmarks")
+
+
+def face_boxes(landmarks_path, height=FACE_SIZE, width=FACE_SIZE):
+    """Reads a landmark file and returns its checked component boxes [4, 4]."""
+    boxes = component_boxes(read_landmarks(landmarks_path))
+    check_boxes(boxes, height, width, landmarks_path)
+    return boxes
+
+
+# ---------------------------------------------------------------- faces in and out
+
+def prepare_face(rgb, source="face"):
+    """Upstream's input rule: a face with a side below 512 is resized to 512x512 (``INTER_AREA``); other
+    sizes are kept and must be multiples of 8 (the decoder's x8 path)."""
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise InputError(f"{source}: got {rgb.dtype} {rgb.shape}, expected uint8 RGB [H, W, 3]")
+    height, width = rgb.shape[:2]
+    if height < FACE_SIZE or width < FACE_SIZE:
+        return cv2.resize(rgb, (FACE_SIZE, FACE_SIZE), interpolation=cv2.INTER_AREA)
+    if height % 8 or width % 8:
+        raise InputError(f"{source}: got {width}x{height}, expected 512x512 (or sides >= 512 divisible by 8)")
+    return rgb
+
+
+def read_face(path):
+    """Reads a face file as upstream's network sees it (RGB uint8, see :func:`prepare_face`)."""
+    return prepare_face(read_rgb(path), path)
+
+
+def to_network(rgb):
+    """uint8 RGB faces -> the network's [-1, 1] input, as upstream computes it (``(x / 255 − 0.5) / 0.5``)."""
+    return (np.asarray(rgb, np.float32) / 255.0 - 0.5) / 0.5
+
+
+def from_network_uint8(output):
+    """Network output -> uint8 as upstream writes it: ``round(clip(y · 0.5 + 0.5, 0, 1) · 255)``, ties to even
+    (``cv2.imwrite`` of the float32 array)."""
+    return np.rint(np.clip(np.asarray(output, np.float32) * 0.5 + 0.5, 0, 1) * np.float32(255.0)).astype(np.uint8)
+
+
+def draw_landmarks(rgb, landmarks):
+    """``--check`` picture: the face with landmarks 17..67 (brows, eyes, nose, mouth) as green dots, as upstream."""
+    out = np.ascontiguousarray(rgb).copy()
+    for x, y in np.asarray(landmarks)[17:]:
+        cv2.circle(out, (int(x), int(y)), 1, (0, 255, 0), 4)
+    return out
+
+
+# ---------------------------------------------------------------- the restorer
+
+class DMDNetRestorer:
+    """DMDNet restorer built from user-supplied weights (upstream ``.pth`` or converted ``.h5``).
+
+    Args:
+        weights_path: the weights file.
+        aligned_landmarks: a 68-point landmark file of the 512 aligned-face frame, used by
+            :meth:`restore_aligned` for every face of the faces pipeline (which has no per-face landmarks).
+
+    Attributes:
+        size: the aligned face side, 512.
+        model: the Keras ``DMDNet`` (run eagerly: as fast as a traced graph here, without the trace).
+    """
+
+    size = FACE_SIZE
+
+    def __init__(self, weights_path, aligned_landmarks=None):
+        self.model = load_dmdnet(weights_path)
+        self.aligned_boxes = None if aligned_landmarks is None else face_boxes(aligned_landmarks)
+
+    def specific_dictionary(self, references):
+        """The specific dictionary of ``references``: a list of (uint8 RGB face, [4, 4] boxes), >= 2 of them."""
+        if len(references) < MIN_REFERENCES:
+            raise InputError(f"got {len(references)} reference(s), expected at least {MIN_REFERENCES}")
+        shapes = {face.shape for face, _ in references}
+        if len(shapes) != 1:
+            raise InputError(f"references differ in size ({sorted(shapes)}); expected one size")
+        faces = np.stack([to_network(face) for face, _ in references])
+        boxes = np.stack([np.asarray(b, np.int32) for _, b in references])
+        return self.model.memorize(tf.constant(faces), tf.constant(boxes))
+
+    def restore(self, face, boxes, specific=None):
+        """Restores one prepared face (uint8 RGB, see :func:`prepare_face`) with its [4, 4] boxes.
+
+        Returns (generic uint8, specific uint8 or None); ``specific`` is a :meth:`specific_dictionary`.
+        """
+        lq = tf.constant(to_network(face)[None])
+        loc = tf.constant(np.asarray(boxes, np.int32)[None])
+        generic, result = self.model.restore(lq, loc, specific)
+        return from_network_uint8(generic[0].numpy()), None if result is None else from_network_uint8(result[0].numpy())
+
+    def restore_aligned(self, face):
+        """Faces-pipeline entry: one aligned 512 face (uint8 RGB) -> generic restoration (uint8 RGB)."""
+        if self.aligned_boxes is None:
+            raise ConfigError("restorer dmdnet: needs the 68 landmarks of the aligned face "
+                              "(--dmdnet_landmarks FILE); no offline 68-point detector is available")
+        face = np.asarray(face)
+        expected = (self.size, self.size, 3)
+        if face.dtype != np.uint8 or face.shape != expected:
+            raise InputError(f"aligned face: got {face.dtype} {face.shape}, expected uint8 {expected}")
+        return self.restore(face, self.aligned_boxes)[0]
+

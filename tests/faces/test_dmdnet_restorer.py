@@ -1,0 +1,275 @@
+"""The ``dmdnet`` restorer: landmark files, component boxes, upstream's output rounding, restore_faces.py
+(generic and specific list lines) and generate_test_faces.py.
+
+References: boxes computed by hand from landmark sets built for easy arithmetic; ``cv2.imencode`` of
+the float array (what upstream's ``cv2.imwrite`` does) for the rounding; the NumPy DMDNet of
+``tests.models.test_dmdnet`` for the restored faces.
+"""
+import cv2
+import h5py
+import numpy as np
+import pytest
+
+import metaf2n_tf  # noqa: F401
+import restore_faces
+from metaf2n_tf.errors import ConfigError, InputError
+from metaf2n_tf.faces import dmdnet as f
+from tests import pth_writer
+from tests.models import test_dmdnet as ref
+
+
+def ellipse(center, rx, ry, n, start=0.0):
+    t = start + 2 * np.pi * np.arange(n) / n
+    return np.stack([center[0] + rx * np.cos(t), center[1] + ry * np.sin(t)], axis=1)
+
+
+def synthetic_landmarks(shift=(0.0, 0.0)):
+    """A plausible 68-point face of the 512 template frame (iBUG order), moved by ``shift``."""
+    jaw = np.stack([np.linspace(120, 392, 17), 260 + 140 * np.sin(np.linspace(0, np.pi, 17))], axis=1)
+    brows = np.concatenate([ellipse((202, 215), 35, 8, 5), ellipse((310, 215), 35, 8, 5)])
+    nose = np.concatenate([np.stack([np.full(4, 256.0), np.linspace(250, 295, 4)], axis=1),
+                           np.stack([np.linspace(236, 276, 5), np.full(5, 310.0)], axis=1)])
+    eyes = np.concatenate([ellipse((202, 243), 22, 9, 6), ellipse((309, 243), 22, 9, 6)])
+    mouth = np.concatenate([ellipse((256, 366), 45, 18, 12), ellipse((256, 366), 30, 8, 8)])
+    return np.concatenate([jaw, brows, nose, eyes, mouth]) + np.asarray(shift)
+
+
+def write_landmarks(path, points):
+    path.write_text("".join(f"{x:.3f} {y:.3f}\n" for x, y in points))
+
+
+def write_rgb(path, rgb):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), np.ascontiguousarray(rgb[..., ::-1]))
+
+
+def read_rgb(path):
+    return cv2.imread(str(path))[..., ::-1]
+
+
+def smooth_face(seed):
+    return np.rint((ref.smooth_faces(1, seed)[0].transpose(1, 2, 0) * 0.5 + 0.5) * 255).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- landmarks and boxes
+
+def hand_landmarks():
+    """Landmarks whose boxes are easy by hand (see test_component_boxes_hand_computed)."""
+    pts = np.tile([256.0, 256.0], (68, 1))
+    pts[36:42] = [100, 200]            # left eye centre (100, 200)
+    pts[17:22] = [[90, 180], [95, 185], [100, 190], [105, 185], [110, 185]]  # highest brow point y 180
+    pts[42:48] = [400, 200]            # right eye centre (400, 200)
+    pts[22:27] = [[390, 170], [400, 190], [405, 190], [410, 190], [415, 190]]  # highest y 170
+    pts[29:36] = [[256, 280], [256, 290], [240, 310], [256, 310], [256, 320], [256, 310], [272, 280]]
+    pts[48:68] = [[200, 350]] * 10 + [[300, 380]] * 10  # mouth mean (250, 365), widest extent 100
+    return pts
+
+
+def test_component_boxes_hand_computed():
+    # Left eye: L1 = 1.3·(200 − 180) = 26, L2 = 26/1.9, box [100 − (L1+L2)/2 + 1, 200 − 26 + 1, 100 + (L1+L2)/2,
+    # 200 + L2] = [81.16, 175, 119.84, 213.68]. Right eye: L1 = 39 -> [371.24, 162, 429.76, 220.53].
+    # Nose: mean (256, 300); half-width 1.25·16 = 20, below 1.1·20 = 22, above 40 − 22 = 18 -> [237, 283, 276, 322].
+    # Mouth: half-side 1.1·max(100/2, 16) = 55 around (250, 365) -> [196, 311, 305, 420].
+    expected = [[81, 175, 119, 213], [371, 162, 429, 220], [237, 283, 276, 322], [196, 311, 305, 420]]
+    np.testing.assert_array_equal(f.component_boxes(hand_landmarks()), expected)
+
+
+def test_boxes_clip_points_and_cap_the_mouth():
+    pts = hand_landmarks()
+    pts[48:68] = [[495, 495]] * 10 + [[520, 530]] * 10  # clipped to 504: mean (499.5, 499.5), extent 9 -> 16
+    pts[17] = [90, -40]  # clipped to y 8: left eye L1 = 1.3·192
+    boxes = f.component_boxes(pts)
+    half = 1.1 * 16
+    np.testing.assert_array_equal(boxes[3], [int(499.5 - half + 1), int(499.5 - half + 1), 510, 510])
+    assert boxes[0][1] == int(200 - 1.3 * 192 + 1)
+
+
+def test_check_boxes():
+    boxes = f.component_boxes(hand_landmarks())
+    f.check_boxes(boxes, 512, 512, "ok")
+    with pytest.raises(InputError, match=r"face\.png\.txt: right eye box \[371, 162, 429, 220\] is empty at 1/8 or "
+                                         r"outside the 400x400 face"):
+        f.check_boxes(boxes, 400, 400, "face.png.txt")
+    with pytest.raises(InputError, match=r"mouth box \[196, 311, 305, 420\]"):
+        f.check_boxes(boxes, 415, 512, "x")  # the mouth reaches row 420 of a 415 px high face
+    thin = boxes.copy()
+    thin[1] = [371, 162, 374, 220]  # 3 px wide: nothing left at 1/8
+    with pytest.raises(InputError, match="right eye box"):
+        f.check_boxes(thin, 512, 512, "x")
+
+
+@pytest.mark.parametrize("text,message", [
+    (None, "landmark file not found"),
+    ("1 2\n" * 67, "got 67 lines, expected 68 lines 'x y'"),
+    ("1 2 3\n" * 68, "got lines of 3 values, expected 68"),
+    ("1 a\n" * 68, "not a landmark file"),
+    ("1 nan\n" * 68, "NaN or infinity"),
+])
+def test_read_landmarks_errors(tmp_path, text, message):
+    path = tmp_path / "face.png.txt"
+    if text is not None:
+        path.write_text(text)
+    with pytest.raises(InputError, match=message) as info:
+        f.read_landmarks(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_read_landmarks_upstream_format(tmp_path):
+    path = tmp_path / "0.png.txt"
+    write_landmarks(path, synthetic_landmarks())
+    np.testing.assert_allclose(f.read_landmarks(path), synthetic_landmarks(), atol=5e-4)
+
+
+# ---------------------------------------------------------------- pre- and post-processing
+
+def test_output_rounds_like_cv2_imwrite_of_floats():
+    y = np.concatenate([np.linspace(-1.2, 1.2, 997), [0.0, 1 / 255, -1 / 255, 3 / 255]]).astype(np.float32)
+    y = np.tile(y.reshape(1, -1, 1), (1, 1, 3))
+    upstream = np.clip(y * 0.5 + 0.5, 0, 1) * 255.0  # float32, as upstream hands it to cv2.imwrite
+    ok, png = cv2.imencode(".png", upstream)
+    assert ok
+    np.testing.assert_array_equal(f.from_network_uint8(y), cv2.imdecode(png, cv2.IMREAD_UNCHANGED))
+    assert f.from_network_uint8(np.zeros((1, 1, 3), np.float32)).ravel()[0] == 128  # 127.5: tie to even
+
+
+def test_prepare_face_follows_upstreams_resize_rule():
+    small = np.random.default_rng(0).integers(0, 256, (300, 520, 3), dtype=np.uint8)  # one side < 512
+    np.testing.assert_array_equal(f.prepare_face(small), cv2.resize(small, (512, 512), interpolation=cv2.INTER_AREA))
+    big = np.zeros((640, 512, 3), np.uint8)
+    assert f.prepare_face(big) is big
+    with pytest.raises(InputError, match="got 516x512"):
+        f.prepare_face(np.zeros((512, 516, 3), np.uint8), "x.png")
+
+
+# ---------------------------------------------------------------- the restorer and restore_faces.py
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """(path of a random tiny DMDNet .pth, its float64 state dict, the restorer)."""
+    sd = ref.random_state_dict(**ref.TINY, seed=5)
+    path = tmp_path_factory.mktemp("dmdnet_r") / "tiny.pth"
+    pth_writer.save(sd, path)
+    return path, {k: v.astype(np.float64) for k, v in sd.items()}, f.DMDNetRestorer(path)
+
+
+def reference_restore(sd, face, boxes, refs=()):
+    """Upstream pre/post-processing around the NumPy DMDNet: uint8 faces -> (generic, specific) uint8."""
+    def net_input(rgb):
+        return ((rgb.astype(np.float64) / 255.0 - 0.5) / 0.5).transpose(2, 0, 1)[None]
+
+    ref_faces = np.concatenate([net_input(r) for r, _ in refs]) if refs else None
+    ref_locs = np.stack([b for _, b in refs]) if refs else None
+    outs = ref.ref_dmdnet(sd, net_input(face), boxes[None], ref_faces, ref_locs)
+    return [None if o is None else np.rint(np.clip(o[0].transpose(1, 2, 0) * 0.5 + 0.5, 0, 1) * 255)
+            for o in outs]
+
+
+def assert_close_uint8(got, expected):
+    levels = np.abs(got.astype(int) - expected.astype(int))
+    assert levels.max() <= 1 and (levels > 0).mean() < 0.01
+
+
+def test_restore_faces_dmdnet_list(tiny, tmp_path, capsys):
+    path, _, restorer = tiny
+    faces, refs_img, refs_lm = tmp_path / "faces", tmp_path / "refs" / "img", tmp_path / "refs" / "ldmk"
+    lq_a, lq_b = smooth_face(10), smooth_face(11)
+    write_rgb(faces / "a.png", lq_a)
+    write_landmarks(faces / "a.png.txt", synthetic_landmarks())
+    write_rgb(faces / "b.v2.png", lq_b)
+    write_landmarks(faces / "b.v2.png.txt", synthetic_landmarks((6, -4)))
+    write_rgb(faces / "c.png", lq_a)  # no landmark file
+    refs_lm.mkdir(parents=True)
+    for i, shift in enumerate(((0, 0), (-5, 3))):
+        write_rgb(refs_img / f"{i}.png", smooth_face(20 + i))
+        write_landmarks(refs_lm / f"{i}.png.txt", synthetic_landmarks(shift))
+    one_ref = tmp_path / "one_ref"
+    write_rgb(one_ref / "0.png", smooth_face(20))
+    lines = [f"{faces / 'a.png'}", "", f"{faces / 'b.v2.png'}\t{refs_img}\t{refs_lm}", f"{faces / 'c.png'}",
+             f"{faces / 'a.png'}\t{refs_img}", f"{faces / 'a.png'}\t{one_ref}\t{refs_lm}"]
+    (tmp_path / "list.txt").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    rc = restore_faces.main(["--restorer", "dmdnet", "--weights", str(path), "-s", str(tmp_path / "list.txt"),
+                             "-d", str(out), "--check", "--save_weights", str(tmp_path / "w.h5"), "--gpu", ""])
+    err = capsys.readouterr().err
+    assert rc == 1 and "wrote 2 face(s)" in err and "3 with errors" in err
+    assert "c.png.txt: landmark file not found" in err
+    assert "line 5: got 2 tab-separated fields, expected 1 (LQ face) or 3" in err
+    assert "one_ref: got 1 reference(s), expected at least 2" in err
+    assert sorted(p.name for p in out.iterdir()) == ["a_G.png", "b_GS.png"]
+    check = read_rgb(faces / "TmpCheckLQLandmarks" / "a.png")
+    x, y = (int(v) for v in synthetic_landmarks()[40])  # a landmark: a green dot over the face
+    np.testing.assert_array_equal(check[y, x], [0, 255, 0])
+    with h5py.File(tmp_path / "w.h5", "r") as weights:
+        assert weights.attrs["format"] == "metaf2n_tf-dmdnet-v1" and len(weights.keys()) == len(tiny[1])
+
+    # The panels: the LQ face, then the restorer's results (whose numbers test_restorer_* pin to the reference).
+    a = read_rgb(out / "a_G.png")
+    assert a.shape == (512, 1024, 3)
+    np.testing.assert_array_equal(a[:, :512], lq_a)
+    np.testing.assert_array_equal(a[:, 512:], restorer.restore(lq_a, f.component_boxes(synthetic_landmarks()))[0])
+    b = read_rgb(out / "b_GS.png")
+    assert b.shape == (512, 1536, 3)
+    refs = [(smooth_face(20 + i), f.component_boxes(synthetic_landmarks(s))) for i, s in enumerate(((0, 0), (-5, 3)))]
+    generic, specific = restorer.restore(lq_b, f.component_boxes(synthetic_landmarks((6, -4))),
+                                         restorer.specific_dictionary(refs))
+    np.testing.assert_array_equal(b[:, :512], lq_b)
+    np.testing.assert_array_equal(b[:, 512:1024], generic)
+    np.testing.assert_array_equal(b[:, 1024:], specific)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--restorer", "dmdnet", "-s", "{tmp}/list.txt"], "needs --weights"),
+    (["--restorer", "dmdnet", "--weights", "w.pth", "-s", "{tmp}/absent.txt"], "-s/--img_list not found"),
+    (["--restorer", "dmdnet", "--weights", "{tmp}/absent.pth", "-s", "{tmp}/list.txt"], "absent.pth: file not found"),
+    (["--restorer", "dmdnet", "--weights", "w.pth", "-s", "{tmp}/empty.txt"], "the face list is empty"),
+])
+def test_restore_faces_dmdnet_user_errors(tmp_path, capsys, argv, message):
+    (tmp_path / "list.txt").write_text("x.png\n")
+    (tmp_path / "empty.txt").write_text("\n\n")
+    rc = restore_faces.main([a.format(tmp=tmp_path) for a in argv] + ["-d", str(tmp_path / "o"), "--gpu", ""])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and err.startswith("restore_faces.py: ") and message in err and "\n" not in err
+
+
+def test_restorer_specific_matches_reference(tiny):
+    _, sd, restorer = tiny
+    face = smooth_face(3)
+    boxes = f.component_boxes(synthetic_landmarks((3, 2)))
+    refs = [(smooth_face(30 + i), f.component_boxes(synthetic_landmarks(s))) for i, s in enumerate(((0, 0), (4, -6)))]
+    generic, specific = restorer.restore(face, boxes, restorer.specific_dictionary(refs))
+    expected_g, expected_s = reference_restore(sd, face, boxes, refs)
+    assert_close_uint8(generic, expected_g)
+    assert_close_uint8(specific, expected_s)
+    assert np.abs(expected_s - expected_g).max() >= 1  # the references change the face
+    with pytest.raises(InputError, match="got 1 reference"):
+        restorer.specific_dictionary(refs[:1])
+
+
+def test_restore_aligned_needs_template_landmarks(tiny, tmp_path):
+    _, sd, restorer = tiny
+    with pytest.raises(ConfigError, match="--dmdnet_landmarks"):
+        restorer.restore_aligned(smooth_face(1))
+    write_landmarks(tmp_path / "template.txt", synthetic_landmarks())
+    aligned = f.DMDNetRestorer(tiny[0], aligned_landmarks=tmp_path / "template.txt")
+    face = smooth_face(2)
+    expected, _ = reference_restore(sd, face, f.component_boxes(synthetic_landmarks()))
+    assert_close_uint8(aligned.restore_aligned(face), expected)
+    with pytest.raises(InputError, match=r"got uint8 \(256, 256, 3\), expected uint8 \(512, 512, 3\)"):
+        aligned.restore_aligned(np.zeros((256, 256, 3), np.uint8))
+
+
+def test_generate_test_faces_with_the_dmdnet_restorer(tiny, tmp_path, capsys):
+    import generate_test_faces
+    from skimage import data
+
+    lq_dir, out = tmp_path / "LQ", tmp_path / "out"
+    write_rgb(lq_dir / "astro.png", cv2.resize(data.astronaut(), (128, 128), interpolation=cv2.INTER_AREA))
+    argv = ["--input_dir", str(lq_dir), "--output_dir", str(out), "--restorer", "dmdnet",
+            "--dmdnet_weights", str(tiny[0]), "--gpu", ""]
+    assert generate_test_faces.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "needs --dmdnet_landmarks FILE" in err and len(err.strip().splitlines()) == 1
+    write_landmarks(tmp_path / "template.txt", synthetic_landmarks())
+    assert generate_test_faces.main(argv + ["--dmdnet_landmarks", str(tmp_path / "template.txt")]) == 0
+    face_lq, face_hq = read_rgb(out / "Face_LQ" / "astro_0.png"), read_rgb(out / "Face_HQ" / "astro_0.png")
+    assert face_hq.shape == (4 * face_lq.shape[0], 4 * face_lq.shape[1], 3)
