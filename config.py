@@ -1,7 +1,9 @@
 """All settings of metaf2n_tf in one frozen config; flags are parsed only at the script boundary.
 
-``parse_test(argv)`` serves test.py. Every field of a section is a flag of the same name, with the
-upstream default where the original had one. Nothing happens at import: no flags are defined globally.
+``parse_test(argv)`` serves test.py, ``parse_train(argv)`` main.py. Every field of a section is a flag of
+the same name, with the upstream default where the original had one (main.py: the original's ``--trial
+--step --gpu`` and its config constants in lower case). Nothing happens at import: no flags are defined
+globally.
 """
 import dataclasses
 
@@ -30,8 +32,58 @@ class AdaptConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """main.py: training records and patch sizes (faces: inner loop, natural patches: outer loop)."""
+
+    tfrecord_path0: str = "tfrecords/whole_face*.tfrecord"
+    tfrecord_path1: str = "tfrecords/back400*.tfrecord"
+    height: int = 128
+    width: int = 128
+    height1: int = 256
+    width1: int = 256
+    face_size: int = 256
+    natural_size: int = 400
+    restorer: str = "gpen"
+    gpen_weights: str = "./weights/GPEN-BFR-256.pth"
+    shuffle_buffer: int = 1000
+
+
+@dataclasses.dataclass(frozen=True)
+class MetaConfig:
+    """main.py: meta-training (MAML over face tasks), losses, checkpoints and logging."""
+
+    trial: int = 0
+    step: int = 0
+    gpu: str = "0"
+    meta_iter: int = 400000
+    meta_batch_size: int = 4
+    meta_lr: float = 3e-5
+    task_iter: int = 1
+    task_batch_size: int = 4
+    task_lr: float = 1e-2
+    checkpoint_dir: str = "./weights"
+    log_dir: str = "./logs"
+    num_block: int = 23
+    init_weights: str = "realesrgan-x4plus"
+    l1_weight: float = 1.0
+    lpips_weight: float = 0.5
+    gan_weight: float = 0.1
+    mask_weight: float = 0.002
+    alexnet_weights: str = ""
+    disc_weights: str = ""
+    disc_lr: float = 1e-4
+    second_order_grad_iter: int = 0
+    print_iter: int = 20
+    save_iter: int = 1000
+    seed: int = 0
+    export: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     adapt: AdaptConfig = AdaptConfig()
+    data: DataConfig = DataConfig()
+    meta: MetaConfig = MetaConfig()
 
 
 _HELP = {
@@ -49,6 +101,43 @@ _HELP = {
     "tile": "LQ tile size for whole-image SR: -1 automatic, 0 whole image, >0 tile size",
     "tile_pad": "context pixels around each tile",
     "gpu": "GPU ids to use, e.g. '0' or '0,1'; '' or '-1' for CPU",
+    "tfrecord_path0": "inner-loop face records: a file or a glob of shards (generate_tfrecord.py writes them)",
+    "tfrecord_path1": "outer-loop natural-patch records: a file or a glob of shards",
+    "height": "HQ face patch height (LQ = height/4)",
+    "width": "HQ face patch width (square patches: must equal --height)",
+    "height1": "HQ natural patch height (LQ = height1/4)",
+    "width1": "HQ natural patch width (square patches: must equal --height1)",
+    "face_size": "side of the face records (generate_tfrecord.py --face_size)",
+    "natural_size": "side of the natural-patch records (generate_tfrecord.py --patch_size)",
+    "restorer": "inner-loop face label: gpen (GPEN-BFR-256 on the degraded face, the original) or gt (clean face)",
+    "gpen_weights": "GPEN-BFR-256 weights (.pth or converted .h5) for --restorer gpen",
+    "shuffle_buffer": "records in each shuffle buffer",
+    "trial": "experiment id: checkpoints in {checkpoint_dir}/Model{trial}, logs in {log_dir}{trial}",
+    "step": "starting step: 0 for a fresh run, else the step of the latest checkpoint (resume)",
+    "meta_iter": "training stops when the step reaches this",
+    "meta_batch_size": "tasks per meta step (split over the replicas)",
+    "meta_lr": "Adam learning rate of the SR model and MaskNet",
+    "task_iter": "inner SGD steps per task",
+    "task_batch_size": "face and natural patches per task",
+    "task_lr": "inner SGD step size",
+    "checkpoint_dir": "checkpoint root",
+    "log_dir": "TensorBoard log prefix (the trial number is appended)",
+    "num_block": "RRDB blocks of the SR model (23 = Real-ESRGAN x4plus; 1 for quick runs)",
+    "init_weights": "initial SR (+MaskNet) weights, any source test.py takes ('realesrgan-x4plus', .pth, .h5, "
+    "TF1 checkpoint), or 'none' for random; with fewer --num_block than it holds, its first blocks are used",
+    "l1_weight": "outer loss: weight of mean |GT - SR|",
+    "lpips_weight": "outer loss: weight of LPIPS (AlexNet); 0 switches LPIPS off",
+    "gan_weight": "outer loss: weight of the GAN term BCE(D(SR), 1)",
+    "mask_weight": "outer loss: weight of the MaskNet regulariser mean((W - 1)^2) / 2",
+    "alexnet_weights": "torchvision AlexNet weights (alexnet-owt-7be5be79.pth), the LPIPS backbone",
+    "disc_weights": "Real-ESRGAN discriminator weights (RealESRGAN_x4plus_netD.pth); random init without",
+    "disc_lr": "Adam learning rate of the discriminator",
+    "second_order_grad_iter": "first-order MAML before this step, second-order from it on",
+    "print_iter": "TensorBoard summaries every this many steps",
+    "save_iter": "checkpoint every this many steps",
+    "seed": "seed of the data stream and of random initialisation",
+    "export": "write the latest checkpoint of Model{trial} to this TF1 checkpoint prefix (MODEL/*, Mask/*) "
+    "for test.py, then exit",
 }
 
 
@@ -58,9 +147,11 @@ def _define(fv, section_cls):
         define(field.name, field.default, _HELP.get(field.name, field.name), flag_values=fv)
 
 
-def _parse(argv, section_cls, program):
+def _parse_sections(argv, section_classes, program):
+    """Defines the fields of every section as flags on one fresh FlagValues, parses, returns the sections."""
     fv = flags.FlagValues()
-    _define(fv, section_cls)
+    for section_cls in section_classes:
+        _define(fv, section_cls)
     if any(a in ("-h", "--help", "-help", "--helpfull") for a in argv):
         print(f"usage: python {program} [flags]\n\n{fv.get_help()}")
         raise SystemExit(0)
@@ -68,7 +159,16 @@ def _parse(argv, section_cls, program):
         fv([program] + list(argv))
     except flags.Error as e:
         raise ConfigError(str(e)) from None
-    return section_cls(**{f.name: fv[f.name].value for f in dataclasses.fields(section_cls)})
+    return [cls(**{f.name: fv[f.name].value for f in dataclasses.fields(cls)}) for cls in section_classes]
+
+
+def _parse(argv, section_cls, program):
+    return _parse_sections(argv, [section_cls], program)[0]
+
+
+def _check_gpu(gpu):
+    if any(not g.strip().lstrip("-").isdigit() for g in gpu.split(",") if g.strip()):
+        raise ConfigError(f"--gpu must be comma-separated GPU ids such as 0 or 0,1, got {gpu!r}")
 
 
 def parse_test(argv):
@@ -80,8 +180,47 @@ def parse_test(argv):
         raise ConfigError(f"--patch_size must be a positive multiple of 4, got {adapt.patch_size}")
     if adapt.fine_tune_num < 0 or adapt.patch_num_per_img < 1:
         raise ConfigError("--fine_tune_num must be >= 0 and --patch_num_per_img >= 1")
-    if any(not g.strip().lstrip("-").isdigit() for g in adapt.gpu.split(",") if g.strip()):
-        raise ConfigError(f"--gpu must be comma-separated GPU ids such as 0 or 0,1, got {adapt.gpu!r}")
+    _check_gpu(adapt.gpu)
     if adapt.tile_pad < 0:
         raise ConfigError(f"--tile_pad must be >= 0, got {adapt.tile_pad}")
     return Config(adapt=adapt)
+
+
+RESTORERS = ("gpen", "gt")
+
+
+def _check_positive(section, names):
+    for name in names:
+        if getattr(section, name) < 1:
+            raise ConfigError(f"--{name}: got {getattr(section, name)}, expected a positive integer")
+
+
+def _check_data(data):
+    for a, b in (("height", "width"), ("height1", "width1")):
+        if getattr(data, a) != getattr(data, b):
+            raise ConfigError(f"--{b}: got {getattr(data, b)}, expected --{a} = {getattr(data, a)} (square patches)")
+    if data.restorer not in RESTORERS:
+        raise ConfigError(f"--restorer: got {data.restorer!r}, expected one of {', '.join(RESTORERS)}")
+    _check_positive(data, ("height", "height1", "face_size", "natural_size", "shuffle_buffer"))
+
+
+def _check_meta(meta):
+    _check_positive(meta, ("meta_batch_size", "task_iter", "task_batch_size", "print_iter", "save_iter", "num_block"))
+    for name in ("step", "meta_iter", "second_order_grad_iter", "l1_weight", "lpips_weight", "gan_weight",
+                 "mask_weight", "meta_lr", "task_lr", "disc_lr"):
+        if getattr(meta, name) < 0:
+            raise ConfigError(f"--{name}: got {getattr(meta, name)}, expected >= 0")
+    _check_gpu(meta.gpu)
+    if meta.lpips_weight > 0 and not meta.alexnet_weights and not meta.export:
+        raise ConfigError(
+            f"--lpips_weight {meta.lpips_weight:g} needs the LPIPS backbone: supply --alexnet_weights "
+            "(torchvision alexnet-owt-7be5be79.pth) or pass --lpips_weight 0"
+        )
+
+
+def parse_train(argv):
+    """Flags of main.py -> Config with ``data`` and ``meta`` sections (argv without the program name)."""
+    data, meta = _parse_sections(argv, [DataConfig, MetaConfig], "main.py")
+    _check_data(data)
+    _check_meta(meta)
+    return Config(data=data, meta=meta)

@@ -31,17 +31,24 @@ def sr_forward(model, weights, lq):
     return out
 
 
-def face_loss_and_grads(model, weights, lq, hq, mask):
-    """The adaptation loss and its gradient with respect to the SR weight values."""
+def face_loss_and_grads(model, weights, lq, hq, mask, first_order=False):
+    """The adaptation loss and its gradient with respect to the SR weight values.
+
+    Under an enclosing tape the gradient is itself differentiable (second-order MAML);
+    ``first_order`` wraps it in ``stop_gradient`` (first-order MAML).
+    """
     with tf.GradientTape() as tape:
         tape.watch(weights)
         loss = weighted_l1(sr_forward(model, weights, lq), hq, mask)
-    return loss, tape.gradient(loss, weights)
+    grads = tape.gradient(loss, weights)
+    if first_order:
+        grads = [tf.stop_gradient(g) for g in grads]
+    return loss, grads
 
 
-def inner_step(model, weights, lq, hq, mask, lr):
+def inner_step(model, weights, lq, hq, mask, lr, first_order=False):
     """One plain SGD step ``theta - lr * grad`` (the original rule); returns (new weights, loss before)."""
-    loss, grads = face_loss_and_grads(model, weights, lq, hq, mask)
+    loss, grads = face_loss_and_grads(model, weights, lq, hq, mask, first_order)
     return [w - lr * g for w, g in zip(weights, grads)], loss
 
 

@@ -1,0 +1,295 @@
+"""Meta-training: distribution strategy, compiled meta step, TensorBoard summaries, checkpoints, progress bar.
+
+``run(cfg)`` is all of main.py. The maths lives in ``meta_step`` and ``losses``; here it is compiled
+(``tf.function``), spread over replicas and driven:
+
+- strategy: MultiWorkerMirroredStrategy when TF_CONFIG names more than one worker, MirroredStrategy over the
+  GPUs of ``--gpu``, else the default strategy (CPU). Every worker reads the same global meta-batch (same
+  seed); replica r takes tasks [r*n, (r+1)*n) of it, n = meta_batch_size / replicas, and divides its task
+  gradients by meta_batch_size, so the sum over replicas that Keras' optimizers take is the global mean;
+- per step: spectral-norm ``u`` update, finished face labels (``data.pipeline.finish_tasks``, the restorer
+  running on the replica's device), meta step; first-order before ``second_order_grad_iter``, second-order
+  from then on (two traced graphs);
+- every ``print_iter`` steps (and step 1): scalars (global means of every loss term, learning rates) and
+  task 0 before / after adaptation with images;
+- checkpoints at step 0, every ``save_iter``, at the end and on Ctrl-C (the step finishes first; a second
+  Ctrl-C stops at once); a NaN or Inf loss stops the run with no checkpoint written after it.
+"""
+import contextlib
+import json
+import math
+import os
+import signal
+import sys
+import threading
+
+import keras
+import tensorflow as tf
+from tqdm import tqdm
+
+from metaf2n_tf.data import pipeline
+from metaf2n_tf.data.degradations import DegradationConfig
+from metaf2n_tf.devices import select_gpus
+from metaf2n_tf.errors import ConfigError, MetaF2NError
+from metaf2n_tf.models.discriminator import unet_discriminator_sn, update_spectral_norms
+from metaf2n_tf.models.lpips import lpips_model
+from metaf2n_tf.train.checkpoints import (
+    Checkpoints, build_discriminator, build_sr_and_mask, export_tf1, model_directory, resume_point, sr_and_mask_for,
+    training_checkpoint)
+from metaf2n_tf.train.losses import LossWeights
+from metaf2n_tf.train.meta_step import LOSS_KEYS, MetaModels, MetaSettings, meta_step, task_diagnostics
+from metaf2n_tf.weights.torchvision import read_alexnet, read_lpips_lin
+
+SCALE = 4
+ADAM_EPSILON = 1e-8  # TF1 AdamOptimizer's default (Keras': 1e-7)
+PROGRESS_KEYS = ("objective", "l1", "lpips", "gan", "disc", "inner")
+
+
+def log(message):
+    tqdm.write(f"main.py: {message}", file=sys.stderr)
+
+
+def _workers_in_tf_config():
+    try:
+        cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    except json.JSONDecodeError:
+        raise ConfigError("TF_CONFIG: got malformed JSON, expected {\"cluster\": ..., \"task\": ...}") from None
+    return sum(len(cluster.get(kind, [])) for kind in ("chief", "worker"))
+
+
+def make_strategy(gpu):
+    """MultiWorkerMirroredStrategy (TF_CONFIG, > 1 worker), MirroredStrategy (GPUs of ``gpu``) or the default."""
+    gpus = select_gpus(gpu)
+    if _workers_in_tf_config() > 1:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if gpus:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def is_chief(strategy):
+    """True except on the non-chief workers of a multi-worker run (they must not write files)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return True
+    has_chief = "chief" in resolver.cluster_spec().as_dict()
+    return resolver.task_type == "chief" or (not has_chief and resolver.task_type == "worker" and resolver.task_id == 0)
+
+
+def settings_from(meta):
+    """The meta step's settings from the config's ``meta`` section."""
+    weights = LossWeights(l1=meta.l1_weight, lpips=meta.lpips_weight, gan=meta.gan_weight, mask=meta.mask_weight)
+    return MetaSettings(task_lr=meta.task_lr, task_iter=meta.task_iter, loss_weights=weights)
+
+
+def build_models(meta, resume_path=None):
+    """SR, MaskNet, discriminator and (when its weight is > 0) LPIPS; call under the strategy's scope.
+
+    A fresh run loads ``--init_weights`` / ``--disc_weights``; a resumed one builds the networks as stored in
+    ``resume_path`` and leaves the loading to the checkpoint. LPIPS (frozen, never saved) is always loaded.
+    """
+    if resume_path is None:
+        sr_model, mask_model = build_sr_and_mask(meta.init_weights, meta.num_block)
+        disc = build_discriminator(meta.disc_weights)
+    else:
+        (sr_model, mask_model), disc = sr_and_mask_for(resume_path, meta.num_block), unet_discriminator_sn()
+    lpips = None
+    if meta.lpips_weight > 0:
+        lpips = lpips_model(read_alexnet(meta.alexnet_weights), read_lpips_lin())
+    return MetaModels(sr=sr_model, mask=mask_model, disc=disc, lpips=lpips)
+
+
+def make_optimizers(meta):
+    """(Adam for SR + MaskNet at meta_lr, Adam for the discriminator at disc_lr), TF1 epsilon."""
+    return (keras.optimizers.Adam(meta.meta_lr, epsilon=ADAM_EPSILON),
+            keras.optimizers.Adam(meta.disc_lr, epsilon=ADAM_EPSILON))
+
+
+def make_restorer(data):
+    """The inner-loop label maker: None for ``gt`` (clean faces), GPEN-BFR-256 for ``gpen``."""
+    if data.restorer == "gt":
+        return None
+    if not os.path.isfile(data.gpen_weights):
+        raise ConfigError(f"{data.gpen_weights}: GPEN-BFR-256 weights not found; supply --gpen_weights "
+                          "or pass --restorer gt (clean faces as labels)")
+    from metaf2n_tf.faces.gpen import GPENRestorer  # GPEN is only needed for this restorer
+
+    restorer = GPENRestorer(data.gpen_weights)
+    if restorer.size != data.face_size:
+        raise ConfigError(f"{data.gpen_weights}: GPEN for {restorer.size}x{restorer.size} faces, "
+                          f"expected {data.face_size} (--face_size)")
+    return restorer
+
+
+def make_dataset(data, meta):
+    """Global meta-batches of degraded tasks before face labelling (``pipeline.task_batches``)."""
+    return pipeline.task_batches(
+        data.tfrecord_path0, data.tfrecord_path1, face_size=data.face_size, natural_size=data.natural_size,
+        face_patch=data.height, natural_patch=data.height1, scale=SCALE, meta_batch_size=meta.meta_batch_size,
+        task_batch_size=meta.task_batch_size, seed=meta.seed, shuffle_buffer=data.shuffle_buffer,
+    ).prefetch(1)
+
+
+class Trainer:
+    """Compiled meta step and diagnostics for models living under ``strategy``.
+
+    Args:
+        strategy: a ``tf.distribute`` strategy; models and optimizers were built under its scope.
+        models: :class:`MetaModels`.
+        optimizers: (generator Adam, discriminator Adam).
+        settings: :class:`MetaSettings`.
+        global_tasks: tasks per global meta-batch (a multiple of the replica count).
+        restorer: face label maker for ``pipeline.finish_tasks`` (None: clean faces).
+        face_patch: HQ face patch side.
+    """
+
+    def __init__(self, strategy, models, optimizers, settings, global_tasks, restorer=None, face_patch=128):
+        replicas = strategy.num_replicas_in_sync
+        if global_tasks % replicas:
+            raise ConfigError(f"--meta_batch_size: got {global_tasks}, expected a multiple of the {replicas} replicas")
+        self.strategy, self.models, self.optimizers, self.settings = strategy, models, optimizers, settings
+        self.global_tasks, self.local_tasks = global_tasks, global_tasks // replicas
+        self.restorer, self.face_patch = restorer, face_patch
+        with strategy.scope():
+            self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            optimizers[0].build(models.generator_variables())
+            optimizers[1].build(models.disc.trainable_variables)
+        self._steps = {}
+        self._diagnose = tf.function(self._diagnostics)
+
+    def _finish(self, batch):
+        return pipeline.finish_tasks(batch, self.restorer, self.face_patch, SCALE,
+                                     DegradationConfig().texture_threshold)
+
+    def _replica_step(self, batch, first_order):
+        start = tf.distribute.get_replica_context().replica_id_in_sync_group * self.local_tasks
+        local = {k: v[start:start + self.local_tasks] for k, v in batch.items()}
+        return meta_step(self.models, self.optimizers, self._finish(local), self.settings, self.global_tasks,
+                         first_order)
+
+    def _step(self, batch, first_order):
+        update_spectral_norms(self.models.disc)
+        losses = self.strategy.run(self._replica_step, args=(batch, first_order))
+        self.step.assign_add(1)
+        return {k: self.strategy.reduce(tf.distribute.ReduceOp.SUM, losses[k], axis=None) for k in LOSS_KEYS}
+
+    def train_step(self, batch, first_order=False):
+        """One meta step on a global batch (``task_batches`` element); returns the global mean losses."""
+        if first_order not in self._steps:
+            self._steps[first_order] = tf.function(lambda b: self._step(b, first_order))
+        return self._steps[first_order](batch)
+
+    def _diagnostics(self, batch):
+        task = self._finish({k: v[:1] for k, v in batch.items()})
+        return task_diagnostics(self.models, {k: v[0] for k, v in task.items()}, self.settings)
+
+    def diagnostics(self, batch):
+        """Task 0 of ``batch`` before / after adaptation: (scalars, images), see ``task_diagnostics``."""
+        return self._diagnose(batch)
+
+
+class Summaries:
+    """TensorBoard scalars and images in ``{log_dir}{trial}`` (nothing on non-chief workers)."""
+
+    def __init__(self, path, enabled, learning_rates):
+        self.writer = tf.summary.create_file_writer(path) if enabled else tf.summary.create_noop_writer()
+        self.learning_rates = learning_rates
+
+    def write(self, step, losses, diagnostics):
+        scalars, images = diagnostics
+        with self.writer.as_default(step=step):
+            for name, value in losses.items():
+                tf.summary.scalar(f"loss/{name}", value)
+            for name, value in scalars.items():
+                tf.summary.scalar(f"task0/{name}", value)
+            for name, value in self.learning_rates.items():
+                tf.summary.scalar(f"learning_rate/{name}", value)
+            for i, (name, value) in enumerate(images.items(), 1):
+                tf.summary.image(f"{i}.{name}", value, max_outputs=4)
+        self.writer.flush()
+
+
+@contextlib.contextmanager
+def interrupt_flag():
+    """Yields a dict whose ``'requested'`` turns True on the first Ctrl-C; a second Ctrl-C interrupts at once."""
+    flag = {"requested": False}
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield flag
+        return
+
+    def handler(signum, frame):
+        flag["requested"] = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        log("Ctrl-C: saving after this step (Ctrl-C again to stop at once, without saving)")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def check_finite(losses, step, last_saved):
+    """Raises MetaF2NError naming the step when a loss is NaN or Inf."""
+    bad = {k: v for k, v in losses.items() if not math.isfinite(v)}
+    if bad:
+        name, value = next(iter(bad.items()))
+        raise MetaF2NError(f"step {step}: loss '{name}' is {value}; training stopped, nothing saved after "
+                           f"model-{last_saved}")
+
+
+def train(trainer, iterator, checkpoints, summaries, meta):
+    """Runs meta steps from the trainer's step to ``meta_iter``; returns the last step (saved)."""
+    step = last_saved = int(trainer.step.numpy())
+    with interrupt_flag() as interrupt, tqdm(total=meta.meta_iter, initial=step, desc="meta steps",
+                                              unit="step", file=sys.stderr, dynamic_ncols=True) as bar:
+        while step < meta.meta_iter and not interrupt["requested"]:
+            batch = next(iterator)
+            losses = trainer.train_step(batch, first_order=step < meta.second_order_grad_iter)
+            step = int(trainer.step.numpy())
+            values = {k: float(v) for k, v in losses.items()}
+            check_finite(values, step, last_saved)
+            bar.update(1)
+            bar.set_postfix({k: f"{values[k]:.4f}" for k in PROGRESS_KEYS})
+            if step % meta.print_iter == 0 or step == 1:
+                summaries.write(step, values, trainer.diagnostics(batch))
+            if step % meta.save_iter == 0 or step == meta.meta_iter:
+                checkpoints.save(step)
+                last_saved = step
+        if step != last_saved:
+            checkpoints.save(step)
+    if interrupt["requested"]:
+        raise KeyboardInterrupt(f"interrupted at step {step}; saved model-{step}")
+    return step
+
+
+def run(cfg, strategy=None):
+    """main.py: trains (or, with ``--export``, exports) as configured; ``strategy`` overrides the choice."""
+    meta, data = cfg.meta, cfg.data
+    directory = model_directory(meta.checkpoint_dir, meta.trial)
+    if meta.export:
+        prefix, step = export_tf1(directory, meta.export)
+        log(f"exported model-{step} of {directory} to {prefix} (MODEL/*, Mask/*)")
+        return step
+    resume_path = resume_point(directory, meta.step)
+    strategy = strategy or make_strategy(meta.gpu)
+    keras.utils.set_random_seed(meta.seed)
+    with strategy.scope():
+        models = build_models(meta, resume_path)
+        optimizers = make_optimizers(meta)
+        restorer = make_restorer(data)
+        trainer = Trainer(strategy, models, optimizers, settings_from(meta), meta.meta_batch_size, restorer,
+                          data.height)
+        checkpoint = training_checkpoint(models, optimizers, trainer.step)
+    iterator = iter(make_dataset(data, meta))
+    checkpoints = Checkpoints(directory, checkpoint, iterator, write=is_chief(strategy))
+    if resume_path is None:
+        checkpoints.save(0)
+    else:
+        checkpoints.restore(resume_path)
+    count = sum(int(tf.size(v)) for v in models.generator_variables())
+    log(f"{strategy.num_replicas_in_sync} replica(s); SR + MaskNet parameters: {count / 1000:.0f} K; "
+        f"starting at step {int(trainer.step.numpy())} of {meta.meta_iter}")
+    learning_rates = {"meta": meta.meta_lr, "disc": meta.disc_lr, "task": meta.task_lr}
+    summaries = Summaries(f"{meta.log_dir}{meta.trial}", is_chief(strategy), learning_rates)
+    return train(trainer, iterator, checkpoints, summaries, meta)
