@@ -29,20 +29,32 @@ def sr_arch(sr_tensors, source):
     return len(blocks), int(first.shape[-1]), int(grow.shape[-1])
 
 
+def check_names(found, expected, source, noun="tensor", optional=()):
+    """Fails on the first name of ``expected`` missing from ``found`` (unless optional) or extra in it."""
+    missing = [n for n in expected if n not in found and n not in optional]
+    extra = [n for n in found if n not in expected]
+    if missing:
+        raise WeightsError(f"{source}: {len(missing)} {noun}(s) missing, first '{missing[0]}'")
+    if extra:
+        raise WeightsError(f"{source}: {len(extra)} unexpected {noun}(s), first '{extra[0]}'")
+
+
+def check_shape(name, value, shape, source):
+    if tuple(np.shape(value)) != tuple(shape):
+        raise WeightsError(f"{source}: '{name}' has shape {tuple(np.shape(value))}, expected {tuple(shape)}")
+
+
+def assign_checked(variables, tensors, source, noun="tensor"):
+    """Assigns ``tensors[name]`` to ``variables[name]`` for every name, after checking names and shapes."""
+    check_names(tensors, variables, source, noun)
+    for name, var in variables.items():
+        check_shape(name, tensors[name], var.shape, source)
+        var.assign(np.asarray(tensors[name], dtype=np.float32))
+
+
 def set_model_weights(model, tensors, source):
     """Assigns canonical tensors to ``model``; fails on the first missing, extra or mis-shaped tensor."""
-    expected = dict((name, var) for var, name in model_tf1_names(model))
-    missing = [n for n in expected if n not in tensors]
-    extra = [n for n in tensors if n not in expected]
-    if missing:
-        raise WeightsError(f"{source}: {len(missing)} tensor(s) missing, first '{missing[0]}'")
-    if extra:
-        raise WeightsError(f"{source}: {len(extra)} unexpected tensor(s), first '{extra[0]}'")
-    for name, var in expected.items():
-        value = np.asarray(tensors[name])
-        if tuple(value.shape) != tuple(var.shape):
-            raise WeightsError(f"{source}: '{name}' has shape {tuple(value.shape)}, expected {tuple(var.shape)}")
-        var.assign(value.astype(np.float32))
+    assign_checked({name: var for var, name in model_tf1_names(model)}, tensors, source)
 
 
 def get_model_weights(model):

@@ -21,16 +21,16 @@ Keras-layout array, and root attributes ``format`` (= ``FORMAT``), ``ngf``, ``en
 """
 import os
 
-import h5py
 import numpy as np
 
 from metaf2n_tf.errors import WeightsError
 from metaf2n_tf.models import dmdnet as dmdnet_model
+from metaf2n_tf.weights import h5
+from metaf2n_tf.weights.assign import assign_checked, check_names, check_shape
 from metaf2n_tf.weights.pth import load_pth, state_dict
 
 FORMAT = "metaf2n_tf-dmdnet-v1"
 ARCH_KEYS = ("ngf", "entries", "eye_size", "mouth_size")
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
 def _identity(a):
@@ -80,29 +80,15 @@ def arch_from_torch(tensors, source):
     return {"ngf": int(ngf), "entries": int(eye[0]), "eye_size": 2 * int(eye[-1]), "mouth_size": 2 * int(mouth[-1])}
 
 
-def _check_keys(found, expected, source):
-    missing = [k for k in expected if k not in found]
-    extra = [k for k in found if k not in expected]
-    if missing:
-        raise WeightsError(f"{source}: {len(missing)} key(s) missing, first '{missing[0]}'")
-    if extra:
-        raise WeightsError(f"{source}: {len(extra)} unexpected key(s), first '{extra[0]}'")
-
-
-def _check_shapes(tensors, shapes, source):
-    for key, shape in shapes.items():
-        if tuple(np.shape(tensors[key])) != tuple(shape):
-            raise WeightsError(f"{source}: '{key}' has shape {tuple(np.shape(tensors[key]))}, expected {tuple(shape)}")
-
-
 def torch_to_keras(model, tensors, source):
     """Checks a DMDNet state dict key by key against ``model``; returns ``{key: Keras-layout array}``.
 
     Raises ``WeightsError`` naming the first missing, extra or mis-shaped key.
     """
     shapes = torch_shapes(model)
-    _check_keys(tensors, shapes, source)
-    _check_shapes(tensors, shapes, source)
+    check_names(tensors, shapes, source, noun="key")
+    for key, shape in shapes.items():
+        check_shape(key, tensors[key], shape, source)
     return {key: np.ascontiguousarray(_layout(var.name)[0](np.asarray(tensors[key], np.float32)))
             for key, var in model_variables(model)}
 
@@ -115,11 +101,7 @@ def keras_to_torch(model):
 
 def set_dmdnet_weights(model, tensors, source):
     """Assigns Keras-layout ``{key: array}`` to ``model``; fails on a missing, extra or mis-shaped key."""
-    variables = dict(model_variables(model))
-    _check_keys(tensors, variables, source)
-    _check_shapes(tensors, {k: v.shape for k, v in variables.items()}, source)
-    for key, var in variables.items():
-        var.assign(np.asarray(tensors[key], np.float32))
+    assign_checked(dict(model_variables(model)), tensors, source, noun="key")
 
 
 def get_dmdnet_weights(model):
@@ -136,24 +118,9 @@ def build(arch):
         raise WeightsError(f"weights describe an unsupported DMDNet: {e}") from None
 
 
-def is_h5(path):
-    """True for an HDF5 file (the converted format); ``.pth`` files are zip archives or pickles."""
-    with open(path, "rb") as f:
-        return f.read(8) == HDF5_MAGIC
-
-
 def save_h5(path, model):
     """Writes the converted format (see the module docstring)."""
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    arch = model_arch(model)
-    with h5py.File(path, "w") as f:
-        f.attrs["format"] = FORMAT
-        for name in ARCH_KEYS:
-            f.attrs[name] = arch[name]
-        for key, value in sorted(get_dmdnet_weights(model).items()):
-            f.create_dataset(key, data=value.astype(np.float32))
-    return path
+    return h5.write_h5(path, get_dmdnet_weights(model), FORMAT, model_arch(model))
 
 
 def model_arch(model):
@@ -162,28 +129,13 @@ def model_arch(model):
             "mouth_size": model.part_sizes[1]}
 
 
-def _read_h5(path):
-    try:
-        with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != FORMAT:
-                raise WeightsError(f"{path}: HDF5 file without format '{FORMAT}', not converted DMDNet weights")
-            missing = [a for a in ARCH_KEYS if a not in f.attrs]
-            if missing:
-                raise WeightsError(f"{path}: attribute '{missing[0]}' missing from the converted DMDNet file")
-            arch = {a: int(f.attrs[a]) for a in ARCH_KEYS}
-            tensors = {k: f[k][()] for k in f.keys() if isinstance(f[k], h5py.Dataset)}
-    except OSError as e:
-        raise WeightsError(f"{path}: unreadable HDF5 file ({e})") from None
-    return arch, tensors
-
-
 def load_dmdnet(path):
     """Loads DMDNet from an upstream ``.pth`` (CPU- or GPU-saved) or a converted ``.h5``; returns the model."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise WeightsError(f"{path}: file not found")
-    if is_h5(path):
-        arch, tensors = _read_h5(path)
+    if h5.is_weights_h5(path):
+        tensors, arch = h5.read_h5(path, FORMAT, ARCH_KEYS, "converted DMDNet weights")
         model = build(arch)
         set_dmdnet_weights(model, tensors, path)
         return model

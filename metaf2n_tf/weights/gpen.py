@@ -24,16 +24,16 @@ key holding the Keras-layout array, and root attributes ``format`` (= ``FORMAT``
 import os
 import re
 
-import h5py
 import numpy as np
 
 from metaf2n_tf.errors import WeightsError
 from metaf2n_tf.models import gpen as gpen_model
+from metaf2n_tf.weights import h5
+from metaf2n_tf.weights.assign import assign_checked, check_names, check_shape
 from metaf2n_tf.weights.pth import load_pth, state_dict
 
 FORMAT = "metaf2n_tf-gpen-v1"
 ARCH_KEYS = ("size", "channel_multiplier", "narrow", "style_dim", "n_mlp")
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
 
 def _identity(a):
@@ -107,15 +107,6 @@ def arch_from_torch(tensors, source):
             "style_dim": style_dim, "n_mlp": len(mlp)}
 
 
-def _check_keys(found, expected, source, optional=()):
-    missing = [k for k in expected if k not in found and k not in optional]
-    extra = [k for k in found if k not in expected]
-    if missing:
-        raise WeightsError(f"{source}: {len(missing)} key(s) missing, first '{missing[0]}'")
-    if extra:
-        raise WeightsError(f"{source}: {len(extra)} unexpected key(s), first '{extra[0]}'")
-
-
 def torch_to_keras(model, tensors, source):
     """Checks a GPEN state dict key by key against ``model`` and returns ``{key: Keras-layout array}``.
 
@@ -124,10 +115,9 @@ def torch_to_keras(model, tensors, source):
     """
     shapes = torch_shapes(model)
     buffers = model_buffers(model)
-    _check_keys(tensors, shapes, source, optional=buffers)
+    check_names(tensors, shapes, source, noun="key", optional=buffers)
     for key, value in tensors.items():
-        if tuple(value.shape) != tuple(shapes[key]):
-            raise WeightsError(f"{source}: '{key}' has shape {tuple(value.shape)}, expected {tuple(shapes[key])}")
+        check_shape(key, value, shapes[key], source)
     for key, kernel in buffers.items():
         if key in tensors and not np.allclose(tensors[key], kernel, rtol=0, atol=1e-6):
             raise WeightsError(f"{source}: buffer '{key}' differs from the {len(kernel)}-tap blur kernel expected")
@@ -147,13 +137,7 @@ def keras_to_torch(model):
 
 def set_gpen_weights(model, tensors, source):
     """Assigns Keras-layout ``{key: array}`` to ``model``; fails on a missing, extra or mis-shaped key."""
-    variables = {key: var for key, _, var in model_variables(model)}
-    _check_keys(tensors, variables, source)
-    for key, var in variables.items():
-        value = np.asarray(tensors[key])
-        if tuple(value.shape) != tuple(var.shape):
-            raise WeightsError(f"{source}: '{key}' has shape {tuple(value.shape)}, expected {tuple(var.shape)}")
-        var.assign(value.astype(np.float32))
+    assign_checked({key: var for key, _, var in model_variables(model)}, tensors, source, noun="key")
 
 
 def get_gpen_weights(model):
@@ -169,38 +153,9 @@ def build(arch):
         raise WeightsError(f"weights describe an unsupported GPEN: {e}") from None
 
 
-def is_gpen_h5(path):
-    """True for an HDF5 file (the converted format); ``.pth`` files are zip archives or pickles."""
-    with open(path, "rb") as f:
-        return f.read(8) == HDF5_MAGIC
-
-
 def save_h5(path, model, arch):
     """Writes the converted format (see the module docstring)."""
-    path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with h5py.File(path, "w") as f:
-        f.attrs["format"] = FORMAT
-        for name in ARCH_KEYS:
-            f.attrs[name] = arch[name]
-        for key, value in sorted(get_gpen_weights(model).items()):
-            f.create_dataset(key, data=value.astype(np.float32))
-    return path
-
-
-def _read_h5(path):
-    try:
-        with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != FORMAT:
-                raise WeightsError(f"{path}: HDF5 file without format '{FORMAT}', not converted GPEN weights")
-            missing = [a for a in ARCH_KEYS if a not in f.attrs]
-            if missing:
-                raise WeightsError(f"{path}: attribute '{missing[0]}' missing from the converted GPEN file")
-            arch = {a: f.attrs[a].item() for a in ARCH_KEYS}
-            tensors = {k: f[k][()] for k in f.keys() if isinstance(f[k], h5py.Dataset)}
-    except OSError as e:
-        raise WeightsError(f"{path}: unreadable HDF5 file ({e})") from None
-    return arch, tensors
+    return h5.write_h5(path, get_gpen_weights(model), FORMAT, {name: arch[name] for name in ARCH_KEYS})
 
 
 def load_gpen(path):
@@ -208,8 +163,8 @@ def load_gpen(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise WeightsError(f"{path}: file not found")
-    if is_gpen_h5(path):
-        arch, tensors = _read_h5(path)
+    if h5.is_weights_h5(path):
+        tensors, arch = h5.read_h5(path, FORMAT, ARCH_KEYS, "converted GPEN weights")
         model = build(arch)
         set_gpen_weights(model, tensors, path)
         return model, arch

@@ -56,7 +56,7 @@ def read_weights(source):
     elif source.endswith(".pth"):
         tensors = _from_pth(source)
     elif h5.is_weights_h5(source):
-        tensors = h5.read_h5(source)
+        tensors, _ = h5.read_h5(source)
     elif os.path.isdir(source) or tf_checkpoint.is_checkpoint_prefix(source):
         tensors = tf_checkpoint.read_tf1_checkpoint(source)
     elif os.path.exists(source):
