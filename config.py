@@ -9,6 +9,7 @@ import dataclasses
 
 from absl import flags
 
+from metaf2n_tf.cli import parse_flags
 from metaf2n_tf.errors import ConfigError
 
 
@@ -152,13 +153,7 @@ def _parse_sections(argv, section_classes, program):
     fv = flags.FlagValues()
     for section_cls in section_classes:
         _define(fv, section_cls)
-    if any(a in ("-h", "--help", "-help", "--helpfull") for a in argv):
-        print(f"usage: python {program} [flags]\n\n{fv.get_help()}")
-        raise SystemExit(0)
-    try:
-        fv([program] + list(argv))
-    except flags.Error as e:
-        raise ConfigError(str(e)) from None
+    parse_flags(fv, argv, program)
     return [cls(**{f.name: fv[f.name].value for f in dataclasses.fields(cls)}) for cls in section_classes]
 
 

@@ -37,6 +37,7 @@ from tqdm import tqdm
 
 from metaf2n_tf.data.images import read_rgb, write_rgb
 from metaf2n_tf.devices import select_gpus
+from metaf2n_tf.cli import parse_flags as parse_flags_into
 from metaf2n_tf.errors import ConfigError, InputError, MetaF2NError
 
 PROGRAM = "restore_faces.py"
@@ -91,11 +92,7 @@ def define_flags():
 
 def parse_flags(argv):
     """argv without the program name -> parsed FlagValues; ConfigError on bad or missing flags."""
-    fv = define_flags()
-    try:
-        fv([PROGRAM] + list(argv))
-    except flags.Error as e:
-        raise ConfigError(str(e)) from None
+    fv = parse_flags_into(define_flags(), argv, PROGRAM)
     if fv.restorer == "dmdnet":
         if not os.path.isfile(fv.img_list):
             raise ConfigError(f"{fv.img_list}: -s/--img_list not found (expected a list of faces)")
