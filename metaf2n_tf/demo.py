@@ -23,6 +23,7 @@ from metaf2n_tf.data.images import read_rgb, write_rgb
 from metaf2n_tf.faces.detect import detect_faces
 from metaf2n_tf.faces.pairs import make_face_pairs, write_face_pairs
 from metaf2n_tf.faces.restore import make_restorer
+from metaf2n_tf.metrics.psnr import psnr
 
 NAME = "astronaut"
 
@@ -45,12 +46,8 @@ def degrade(gt, seed=0):
     return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
 
 
-def psnr(a, b):
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10.0 * np.log10(255.0**2 / mse)
-
-
 def ssim(a, b):
+    """SSIM of two RGB images (tf.image.ssim, channel mean); metrics.ssim scores one channel."""
     return float(tf.image.ssim(tf.constant(a[None], tf.float32), tf.constant(b[None], tf.float32), max_val=255.0)[0])
 
 
