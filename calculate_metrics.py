@@ -16,7 +16,8 @@ import sys
 from absl import flags
 
 from metaf2n_tf.cli import parse_flags as parse_flags_into
-from metaf2n_tf.errors import InputError, MetaF2NError, WeightsError
+from metaf2n_tf.cli import run_main
+from metaf2n_tf.errors import InputError, WeightsError
 from metaf2n_tf.metrics import evaluate
 from metaf2n_tf.metrics.files import list_images, pair_images
 from metaf2n_tf.metrics.fid import load_inception
@@ -124,16 +125,11 @@ def run(fv):
 
 def main(argv=None) -> int:
     """Entry point; ``argv`` without the program name (default ``sys.argv[1:]``)."""
-    argv = sys.argv[1:] if argv is None else argv
-    try:
-        run(parse_flags_into(define_flags(), argv, SCRIPT))
-    except MetaF2NError as e:
-        _warn(str(e))
-        return 2
-    except KeyboardInterrupt:
-        _warn("interrupted")
-        return 130
-    return 0
+    return run_main(SCRIPT, _run, argv)
+
+
+def _run(argv):
+    run(parse_flags_into(define_flags(), argv, SCRIPT))
 
 
 if __name__ == "__main__":

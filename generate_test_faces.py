@@ -21,6 +21,7 @@ from tqdm import tqdm
 from metaf2n_tf.data.images import read_rgb
 from metaf2n_tf.devices import select_gpus
 from metaf2n_tf.cli import parse_flags as parse_flags_into
+from metaf2n_tf.cli import run_main
 from metaf2n_tf.errors import ConfigError, MetaF2NError
 from metaf2n_tf.faces import align, detect, pairs, restore
 
@@ -114,17 +115,13 @@ def run(fv):
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    try:
-        fv = parse_flags(argv)
-        select_gpus(fv.gpu)
-        summary = run(fv)
-    except MetaF2NError as e:
-        print(f"{PROGRAM}: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{PROGRAM}: interrupted", file=sys.stderr)
-        return 130
+    return run_main(PROGRAM, _main, argv)
+
+
+def _main(argv):
+    fv = parse_flags(argv)
+    select_gpus(fv.gpu)
+    summary = run(fv)
     statuses = [entry["status"] for entry in summary["images"]]
     count = sum(len(entry["faces"]) for entry in summary["images"])
     print(

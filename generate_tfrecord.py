@@ -18,7 +18,8 @@ from tqdm import tqdm
 
 from metaf2n_tf.data import records
 from metaf2n_tf.cli import parse_flags as parse_flags_into
-from metaf2n_tf.errors import ConfigError, InputError, MetaF2NError
+from metaf2n_tf.cli import run_main
+from metaf2n_tf.errors import ConfigError, InputError
 
 PROGRAM = "generate_tfrecord.py"
 EXPECTED = {
@@ -101,15 +102,7 @@ def run(fv):
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    try:
-        return run(parse_flags(argv))
-    except MetaF2NError as e:
-        print(f"{PROGRAM}: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{PROGRAM}: interrupted", file=sys.stderr)
-        return 130
+    return run_main(PROGRAM, lambda args: run(parse_flags(args)), argv)
 
 
 if __name__ == "__main__":

@@ -12,22 +12,16 @@ import sys
 
 import metaf2n_tf  # noqa: F401  (imports TensorFlow quietly)
 import config
-from metaf2n_tf.errors import MetaF2NError
+from metaf2n_tf.cli import run_main
 from metaf2n_tf.train import loop
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    try:
-        cfg = config.parse_train(argv)
-        loop.run(cfg)
-    except MetaF2NError as e:
-        print(f"main.py: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt as e:
-        print(f"main.py: {str(e) or 'interrupted'}", file=sys.stderr)
-        return 130
-    return 0
+    return run_main("main.py", _run, argv)
+
+
+def _run(argv):
+    loop.run(config.parse_train(argv))
 
 
 if __name__ == "__main__":

@@ -8,22 +8,18 @@ import sys
 import metaf2n_tf  # noqa: F401  (imports TensorFlow quietly)
 import config
 from metaf2n_tf.adapt.run import run_folder
+from metaf2n_tf.cli import run_main
 from metaf2n_tf.devices import select_gpus
-from metaf2n_tf.errors import MetaF2NError
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    try:
-        cfg = config.parse_test(argv)
-        select_gpus(cfg.adapt.gpu)
-        summary = run_folder(cfg.adapt)
-    except MetaF2NError as e:
-        print(f"test.py: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("test.py: interrupted", file=sys.stderr)
-        return 130
+    return run_main("test.py", _run, argv)
+
+
+def _run(argv):
+    cfg = config.parse_test(argv)
+    select_gpus(cfg.adapt.gpu)
+    summary = run_folder(cfg.adapt)
     print(
         f"test.py: wrote {len(summary.written)} image(s) to {cfg.adapt.output_dir}; "
         f"{len(summary.no_faces)} without faces (not adapted); {len(summary.failed)} with errors",
