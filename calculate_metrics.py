@@ -21,7 +21,7 @@ from metaf2n_tf.errors import InputError, WeightsError
 from metaf2n_tf.metrics import evaluate
 from metaf2n_tf.metrics.files import list_images, pair_images
 from metaf2n_tf.metrics.fid import load_inception
-from metaf2n_tf.metrics.lpips import load_lpips
+from metaf2n_tf.weights.torchvision import load_lpips
 from metaf2n_tf.metrics.niqe import LUMA, load_niqe_params
 from metaf2n_tf.metrics.psnr import Y_COEFFS
 

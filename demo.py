@@ -7,22 +7,22 @@ import sys
 import metaf2n_tf  # noqa: F401  (imports TensorFlow quietly)
 from absl import flags
 
+import config
+
 from metaf2n_tf import demo
-from metaf2n_tf.cli import parse_flags
-from metaf2n_tf.errors import MetaF2NError
+from metaf2n_tf.cli import parse_flags, run_main
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
+    return run_main("demo.py", _run, argv)
+
+
+def _run(argv):
     fv = flags.FlagValues()
     flags.DEFINE_string("output_dir", "demo_output", "where the demo writes its photos, faces and results", flag_values=fv)
     flags.DEFINE_string("model_dir", "realesrgan-x4plus", "SR weights (any source test.py takes)", flag_values=fv)
-    try:
-        parse_flags(fv, argv, "demo.py")
-        rows = demo.run(fv.output_dir, fv.model_dir)
-    except MetaF2NError as e:
-        print(f"demo.py: {e}", file=sys.stderr)
-        return 2
+    parse_flags(fv, argv, "demo.py")
+    rows = demo.run(fv.output_dir, config.AdaptConfig(model_dir=fv.model_dir))
     print(demo.format_table(rows))
     print(f"\ncomparison (bicubic | x4plus | adapted | ground truth): {fv.output_dir}/comparison.png")
     return 0

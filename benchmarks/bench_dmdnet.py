@@ -6,7 +6,7 @@ Builds the released configuration (ngf 64, 128 entries), makes one untimed call 
 as ``DMDNetRestorer`` runs; ``--graph`` traces them with ``tf.function``), then times ``--repeats``
 calls of: generic restoration; the specific dictionary of ``--references`` references; generic +
 specific restoration with that dictionary. Prints the medians. Upstream PyTorch on 2 CPU cores:
-2.8 s generic, + 3.5 s for specific (SPEC §17).
+2.8 s generic, + 3.5 s for specific (measured once with upstream torch code, docs/upstream.md).
 """
 import statistics
 import sys

@@ -14,7 +14,7 @@ import numpy as np
 from absl import flags
 
 from metaf2n_tf.metrics.fid import pool_features
-from metaf2n_tf.metrics.inception import fid_inception
+from metaf2n_tf.models.inception import fid_inception
 from metaf2n_tf.metrics.lpips import lpips_distance
 from metaf2n_tf.metrics.niqe import luma, niqe
 from metaf2n_tf.metrics.psnr import psnr_y

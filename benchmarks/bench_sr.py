@@ -39,7 +39,7 @@ def _timed(fn, repeats):
 
 def bench_speed(size, repeats):
     from metaf2n_tf.adapt.tta import Adapter
-    from metaf2n_tf.weights.ncnn import ncnn_upscale
+    from tests.ncnn_reference import ncnn_upscale
     from metaf2n_tf.weights.sources import build_models, read_weights
 
     img = _photo(size)

@@ -16,14 +16,16 @@ import time
 
 import cv2
 import numpy as np
-import tensorflow as tf
 
 from metaf2n_tf.adapt.run import run_folder
 from metaf2n_tf.data.images import read_rgb, write_rgb
+from metaf2n_tf.errors import InputError
 from metaf2n_tf.faces.detect import detect_faces
 from metaf2n_tf.faces.pairs import make_face_pairs, write_face_pairs
 from metaf2n_tf.faces.restore import make_restorer
 from metaf2n_tf.metrics.psnr import psnr
+from metaf2n_tf.metrics.ssim import ssim
+from metaf2n_tf.models.rrdbnet import SCALE
 
 NAME = "astronaut"
 
@@ -39,16 +41,11 @@ SETTINGS = (
 def degrade(gt, seed=0):
     """Blur sigma 1.2 -> x4 INTER_AREA down -> Gaussian noise sigma 2 -> JPEG 70 (uint8 RGB in and out)."""
     x = cv2.GaussianBlur(gt.astype(np.float32), (0, 0), 1.2)
-    x = cv2.resize(x, (gt.shape[1] // 4, gt.shape[0] // 4), interpolation=cv2.INTER_AREA)
+    x = cv2.resize(x, (gt.shape[1] // SCALE, gt.shape[0] // SCALE), interpolation=cv2.INTER_AREA)
     x = x + np.random.default_rng(seed).normal(0.0, 2.0, x.shape)
     x = np.clip(np.round(x), 0, 255).astype(np.uint8)
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(x, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 70])
     return cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-
-
-def ssim(a, b):
-    """SSIM of two RGB images (tf.image.ssim, channel mean); metrics.ssim scores one channel."""
-    return float(tf.image.ssim(tf.constant(a[None], tf.float32), tf.constant(b[None], tf.float32), max_val=255.0)[0])
 
 
 def _label(img, text):
@@ -74,8 +71,17 @@ def prepare(output_dir):
     return gt, lq, faces, pairs
 
 
-def run(output_dir, model_dir="realesrgan-x4plus", seed=0):
-    """Runs every setting; prints and returns the table rows; writes comparison.png."""
+def run(output_dir, adapt_config):
+    """Runs every setting; prints and returns the table rows; writes comparison.png.
+
+    Args:
+        output_dir: where the photos, faces, results and comparison.png go.
+        adapt_config: test.py's ``AdaptConfig`` built by the script (``model_dir``, ``seed``, tiling...); each
+            setting replaces its folders, ``fine_tune_num``, ``optimizer`` and ``lr``.
+
+    Raises:
+        InputError: a setting's run had a photo with an error (printed above by ``run_folder``).
+    """
     gt, lq, faces, pairs = prepare(output_dir)
     print(f"demo: LQ {lq.shape[1]}x{lq.shape[0]}, {len(faces)} face(s) detected:", file=sys.stderr)
     for p in pairs:
@@ -85,12 +91,15 @@ def run(output_dir, model_dir="realesrgan-x4plus", seed=0):
     rows, results = [], {}
     for label, steps, optimizer, lr in SETTINGS:
         res_dir = os.path.join(output_dir, f"Res_{optimizer}_{lr:g}_x{steps}")
-        cfg = _adapt_config(output_dir, res_dir, model_dir, steps, optimizer, lr, seed)
+        cfg = dataclasses.replace(
+            adapt_config, input_dir=os.path.join(output_dir, "LQ"), face_dir=output_dir, output_dir=res_dir,
+            fine_tune_num=steps, optimizer=optimizer, lr=lr,
+        )
         start = time.perf_counter()
         summary = run_folder(cfg)
         seconds = time.perf_counter() - start
         if summary.failed:
-            raise RuntimeError(f"demo run failed for {label}")
+            raise InputError(f"{res_dir}: the run for '{label}' failed on {len(summary.failed)} photo(s)")
         sr = read_rgb(os.path.join(res_dir, NAME + ".png"))
         face = _face_psnr(sr, gt, pairs)
         rows.append((label, psnr(sr, gt), ssim(sr, gt), face, seconds))
@@ -104,22 +113,12 @@ def run(output_dir, model_dir="realesrgan-x4plus", seed=0):
     return rows
 
 
-def _adapt_config(output_dir, res_dir, model_dir, steps, optimizer, lr, seed):
-    import config  # the script boundary: demo.py runs from the repository root
-
-    base = config.AdaptConfig()
-    return dataclasses.replace(
-        base, input_dir=os.path.join(output_dir, "LQ"), face_dir=output_dir, output_dir=res_dir,
-        model_dir=model_dir, fine_tune_num=steps, optimizer=optimizer, lr=lr, seed=seed,
-    )
-
-
 def _face_psnr(sr, gt, pairs):
-    """PSNR over the union of the face boxes (x4 coordinates)."""
+    """PSNR over the union of the face boxes (at SR scale)."""
     mask = np.zeros(gt.shape[:2], bool)
     for p in pairs:
         x0, y0, x1, y1 = p.record["crop"]
-        mask[4 * y0 : 4 * (y1 + 1), 4 * x0 : 4 * (x1 + 1)] = True
+        mask[SCALE * y0 : SCALE * (y1 + 1), SCALE * x0 : SCALE * (x1 + 1)] = True
     if not mask.any():
         return float("nan")
     return psnr(sr[mask], gt[mask])

@@ -1,6 +1,7 @@
 """An independent TF1 (tf.compat.v1 graph + Session) re-implementation of MetaF2N's test path.
 
-Written from SPEC §3, §4 and §8, not from metaf2n_tf: variables named as the original
+Written from the original's model and test path as docs/upstream.md states them (RRDBNet, MaskNet,
+test-time adaptation), not from metaf2n_tf: variables named as the original
 (``MODEL/...`` via tf.compat.v1 variable scopes, ``Mask/conv{i}/kernel``), a GradientDescentOptimizer
 step on the MODEL variables only, a Saver checkpoint. Tests compare the package against it.
 """
@@ -59,10 +60,12 @@ class ReferenceGraph:
             self.saver = v1.train.Saver(var_list=self.vars)
             self.sess = v1.Session(graph=self.graph)
             self.sess.run(v1.global_variables_initializer())
+        self._maml = {}
 
-    def _conv(self, x, name, act=None):
-        y = tf.nn.bias_add(tf.nn.conv2d(x, self.vars[name + "/weight" if name.startswith("MODEL") else name + "/kernel"], 1, "SAME"),
-                           self.vars[name + "/bias"])
+    def _conv(self, x, name, act=None, params=None):
+        params = self.vars if params is None else params
+        y = tf.nn.bias_add(tf.nn.conv2d(x, params[name + "/weight" if name.startswith("MODEL") else name + "/kernel"], 1, "SAME"),
+                           params[name + "/bias"])
         if act == "lrelu":
             return tf.nn.leaky_relu(y, 0.2)
         if act == "relu":
@@ -74,21 +77,57 @@ class ReferenceGraph:
             x = self._conv(x, f"Mask/conv{i}", "relu")
         return x
 
-    def _rrdbnet(self, x):
-        head = res = self._conv(x, "MODEL/conv_first")
+    def _rrdbnet(self, x, params=None):
+        def conv(x, name, act=None):
+            return self._conv(x, name, act, params)
+
+        head = res = conv(x, "MODEL/conv_first")
         for b in range(self.num_block):
             block_in = res
             for r in range(1, 4):
                 rdb_in, feats = res, [res]
                 for k in range(1, 5):
-                    feats.append(self._conv(tf.concat(feats, 3), f"MODEL/body/{b}/rdb{r}/conv{k}", "lrelu"))
-                res = self._conv(tf.concat(feats, 3), f"MODEL/body/{b}/rdb{r}/conv5") * 0.2 + rdb_in
+                    feats.append(conv(tf.concat(feats, 3), f"MODEL/body/{b}/rdb{r}/conv{k}", "lrelu"))
+                res = conv(tf.concat(feats, 3), f"MODEL/body/{b}/rdb{r}/conv5") * 0.2 + rdb_in
             res = res * 0.2 + block_in
-        res = self._conv(res, "MODEL/conv_body") + head
+        res = conv(res, "MODEL/conv_body") + head
         for i in (1, 2):
             res = tf.repeat(tf.repeat(res, 2, axis=1), 2, axis=2)
-            res = self._conv(res, f"MODEL/conv_up{i}", "lrelu")
-        return self._conv(self._conv(res, "MODEL/conv_hr", "lrelu"), "MODEL/conv_last")
+            res = conv(res, f"MODEL/conv_up{i}", "lrelu")
+        return conv(conv(res, "MODEL/conv_hr", "lrelu"), "MODEL/conv_last")
+
+    def maml_task(self, task, lr, mask_weight, first_order=False):
+        """The original's train.py task with its GAN and LPIPS terms off, written as a TF1 graph.
+
+        W = MaskNet(bicubic(inputa), labela); theta' = theta - lr * grad mean(W |labela - f(inputa)|) (the
+        gradient under stop_gradient for first order); objective = mean|labelb - f_theta'(inputb)|
+        + mask_weight * mean((W - 1)^2) / 2. Returns numpy values: ``inner_before``, ``inner_after`` (the face
+        loss at theta'), ``outer_before`` (the objective at theta), ``objective`` and the gradients of the
+        objective, ``{variable name: array}`` over MODEL and Mask.
+        """
+        key = (lr, mask_weight, first_order)
+        if key not in self._maml:
+            with self.graph.as_default():
+                ph = {k: v1.placeholder(tf.float32, [None, None, None, 3]) for k in ("inputa", "labela", "inputb", "labelb")}
+                up = v1.image.resize_bicubic(ph["inputa"], tf.shape(ph["labela"])[1:3], align_corners=False)
+                mask = self._masknet(tf.concat([up, ph["labela"]], axis=3))
+                names = sorted(n for n in self.vars if n.startswith("MODEL/"))
+                inner = tf.reduce_mean(mask * tf.abs(ph["labela"] - self._rrdbnet(ph["inputa"])))
+                grads = tf.gradients(inner, [self.vars[n] for n in names])
+                if first_order:
+                    grads = [tf.stop_gradient(g) for g in grads]
+                fast = {**self.vars, **{n: self.vars[n] - lr * g for n, g in zip(names, grads)}}
+                regulariser = mask_weight * tf.reduce_mean(tf.square(mask - 1.0)) / 2.0
+                objective = tf.reduce_mean(tf.abs(ph["labelb"] - self._rrdbnet(ph["inputb"], fast))) + regulariser
+                before = tf.reduce_mean(tf.abs(ph["labelb"] - self._rrdbnet(ph["inputb"]))) + regulariser
+                after = tf.reduce_mean(mask * tf.abs(ph["labela"] - self._rrdbnet(ph["inputa"], fast)))
+                all_names = sorted(self.vars)
+                outer = dict(zip(all_names, tf.gradients(objective, [self.vars[n] for n in all_names])))
+                fetch = {"inner_before": inner, "inner_after": after, "outer_before": before,
+                         "objective": objective, "grads": outer}
+                self._maml[key] = (ph, fetch)
+        ph, fetch = self._maml[key]
+        return self.sess.run(fetch, {ph[k]: np.asarray(task[k]) for k in ph})
 
     def save(self, prefix):
         with self.graph.as_default():

@@ -175,6 +175,7 @@ def compare(dmdnet_dir, torch_python, seed, references):
     import tensorflow as tf
 
     from metaf2n_tf.faces import dmdnet as faces
+    from metaf2n_tf.faces.network_range import from_network_uint8
 
     with tempfile.TemporaryDirectory() as work_dir:
         args = [dmdnet_dir, seed, references, work_dir]
@@ -194,7 +195,7 @@ def compare(dmdnet_dir, torch_python, seed, references):
     outputs = {mode: out.numpy() for mode, out in zip(("generic", "specific"), results)}
     report = {}
     for mode, out in outputs.items():
-        levels = np.abs(faces.from_network_uint8(out[0]).astype(int) - np.rint(expected[f"{mode}_image"]).astype(int))
+        levels = np.abs(from_network_uint8(out[0], "round").astype(int) - np.rint(expected[f"{mode}_image"]).astype(int))
         report[mode] = (float(np.abs(out - expected[mode]).max()), int(levels.max()), int((levels > 0).sum()),
                         float(expected[mode].std()))
     effect = expected["specific"] - expected["generic"]

@@ -87,7 +87,7 @@ def _missing_prerequisite(gpen_dir, torch_python):
 def compare(gpen_dir, torch_python, model_name, seed):
     """Runs both sides; returns (max abs error on [-1, 1] outputs, (uint8 values that differ, by at most),
     upstream output range)."""
-    from metaf2n_tf.faces.gpen import from_network_uint8
+    from metaf2n_tf.faces.network_range import from_network_uint8
     from metaf2n_tf.weights.gpen import load_gpen
 
     size, channel_multiplier, narrow = MODELS[model_name]
@@ -100,7 +100,7 @@ def compare(gpen_dir, torch_python, model_name, seed):
         model, _ = load_gpen(os.path.join(work_dir, "state.pth"))
     got = model(x, training=False).numpy()
     error = float(np.abs(got - expected).max())
-    levels = np.abs(from_network_uint8(got).astype(int) - from_network_uint8(expected))
+    levels = np.abs(from_network_uint8(got, "truncate").astype(int) - from_network_uint8(expected, "truncate"))
     return error, (int((levels > 0).sum()), int(levels.max())), (float(expected.min()), float(expected.max()))
 
 

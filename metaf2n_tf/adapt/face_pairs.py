@@ -12,8 +12,8 @@ import numpy as np
 
 from metaf2n_tf.data.images import read_rgb
 from metaf2n_tf.errors import InputError
+from metaf2n_tf.models.rrdbnet import SCALE
 
-SCALE = 4
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 

@@ -6,7 +6,7 @@ field is far larger than any practical pad, so tiled output is close to, never e
 """
 import numpy as np
 
-SCALE = 4
+from metaf2n_tf.models.rrdbnet import SCALE
 AUTO_TILE = 256  # LQ pixels; with the default pad 48 a tile runs on at most 352x352 (output 1408x1408)
 AUTO_MAX_PIXELS = 352 * 352  # images up to this many LQ pixels run whole
 DEFAULT_PAD = 48  # tile 64: max 4-5 grey levels off untiled on real crops where pad 32 gives 13-25

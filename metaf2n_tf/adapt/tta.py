@@ -8,48 +8,13 @@ import sys
 
 import tensorflow as tf
 
-from metaf2n_tf.models.masknet import mask_input
+# The fast-weight functions live one layer down (train.meta_step uses them too); importable from here as before.
+from metaf2n_tf.models.fast_weights import face_loss_and_grads, face_weights, inner_step, sr_forward, weighted_l1
+
+__all__ = ["OPTIMIZERS", "Adapter", "adam_init", "adam_step", "face_loss_and_grads", "face_weights",
+           "inner_step", "sr_forward", "weighted_l1"]
 
 OPTIMIZERS = ("sgd", "adam")
-
-
-def weighted_l1(sr, hq, mask):
-    """``mean(W * |HQ - SR(LQ)|)`` over all elements; W [N, H, W, 1] broadcasts over RGB."""
-    return tf.reduce_mean(mask * tf.abs(hq - sr))
-
-
-def face_weights(mask_model, lq, hq):
-    """MaskNet's per-pixel weights W for the face loss, or all ones when there is no MaskNet."""
-    if mask_model is None:
-        return tf.ones_like(hq[..., :1])
-    return mask_model(mask_input(lq, hq), training=False)
-
-
-def sr_forward(model, weights, lq):
-    """Runs the SR model with the given weight values (fast weights)."""
-    out, _ = model.stateless_call(weights, [], lq, training=False)
-    return out
-
-
-def face_loss_and_grads(model, weights, lq, hq, mask, first_order=False):
-    """The adaptation loss and its gradient with respect to the SR weight values.
-
-    Under an enclosing tape the gradient is itself differentiable (second-order MAML);
-    ``first_order`` wraps it in ``stop_gradient`` (first-order MAML).
-    """
-    with tf.GradientTape() as tape:
-        tape.watch(weights)
-        loss = weighted_l1(sr_forward(model, weights, lq), hq, mask)
-    grads = tape.gradient(loss, weights)
-    if first_order:
-        grads = [tf.stop_gradient(g) for g in grads]
-    return loss, grads
-
-
-def inner_step(model, weights, lq, hq, mask, lr, first_order=False):
-    """One plain SGD step ``theta - lr * grad`` (the original rule); returns (new weights, loss before)."""
-    loss, grads = face_loss_and_grads(model, weights, lq, hq, mask, first_order)
-    return [w - lr * g for w, g in zip(weights, grads)], loss
 
 
 def adam_init(weights):
@@ -57,7 +22,13 @@ def adam_init(weights):
 
 
 def adam_step(model, weights, state, lq, hq, mask, lr, beta1=0.9, beta2=0.999, epsilon=1e-8):
-    """One Adam step on the weight values (TF1 AdamOptimizer's update rule); returns (weights, state, loss)."""
+    """One Adam step on the weight values (TF1 AdamOptimizer's update rule); returns (weights, state, loss).
+
+    Written out because Keras 3's ``Optimizer.stateless_apply`` raises on the TensorFlow backend ("not
+    supported with the TensorFlow backend (as it is incompatible with tf.distribute)", Keras 3 with TF 2.21),
+    and the weights here are values, not variables. ``tests/adapt/test_tta.py`` checks it against TF1's
+    ``AdamOptimizer``.
+    """
     loss, grads = face_loss_and_grads(model, weights, lq, hq, mask)
     t, m, v = state
     t = t + 1.0

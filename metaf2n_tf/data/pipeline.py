@@ -1,7 +1,7 @@
 """tf.data meta-batches: records -> tasks -> one shared degradation per task -> crops, flips, labels.
 
 ``meta_batches(face_records, natural_records, ...)`` yields dicts of float32 tensors in [0, 1]
-(M = meta_batch_size, T = task_batch_size, s = scale; SPEC section 5.1):
+(M = meta_batch_size, T = task_batch_size, s = scale; the original's shapes with M = T = 4, s = 4):
 
     inputa        [M, T, face_patch/s, face_patch/s, 3]        degraded face patches (inner-loop input)
     labela        [M, T, face_patch, face_patch, 3]            restored face patches (inner-loop label)

@@ -1,6 +1,6 @@
 """The training records: one ``tf.train.Example`` per image, feature ``label`` = raw HWC uint8 RGB bytes.
 
-MetaF2N's format (SPEC section 7): no shape key, the reader knows the size (256 for ``whole_face``,
+MetaF2N's format: no shape key, the reader knows the size (256 for ``whole_face``,
 400 for ``back400``). Writing: ``ShardWriter``, ``write_faces``, ``write_patches``; reading: ``files``,
 ``check``, ``decode``. Augmentation lives in ``pipeline``.
 """

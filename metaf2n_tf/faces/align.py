@@ -3,7 +3,7 @@
 Geometry follows the original (``align_faces.py``): the 96x112 five-point template is made square
 (+8 px in x), padded by ``inner_padding_factor`` 0.25 on every side (168x168) and scaled to 512; a
 similarity transform (rotation, uniform scale, translation; Umeyama least squares, here scikit-image's)
-maps the detected landmarks onto it. Two fixes, both documented in SPEC §9/§15:
+maps the detected landmarks onto it. Two fixes of the original:
 
 - landmarks are used as detected (sub-pixel floats); the original truncated them to int first;
 - the warp back onto the x4 canvas respects pixel centres: LQ pixel ``i`` covers HQ pixels
@@ -21,6 +21,7 @@ import numpy as np
 from skimage.transform import SimilarityTransform
 
 from metaf2n_tf.errors import InputError
+from metaf2n_tf.models.rrdbnet import SCALE
 
 # The 96x112 five-point template of the original (x, y): left eye, right eye, nose, left/right mouth corner.
 BASE_POINTS = np.array([
@@ -33,7 +34,6 @@ BASE_POINTS = np.array([
 BASE_SIZE = np.array([96.0, 112.0])  # width, height
 ALIGNED_SIZE = 512
 INNER_PADDING = 0.25
-SCALE = 4
 
 
 def reference_points(size=ALIGNED_SIZE, inner_padding_factor=INNER_PADDING):

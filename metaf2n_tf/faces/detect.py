@@ -12,10 +12,9 @@ the MobileNetV2 RetinaFace that ``retinaface/src/frozen_graph.pb`` holds, post-p
 Landmarks come in the original's order: left eye, right eye, nose tip, left and right mouth corner
 ("left" = smaller x in the image). Like the original, photos whose longer side exceeds 1500 px are
 detected at 1000 px on that side and the results mapped back; unlike it, the score is not divided by
-that factor (SPEC §15.8). The package's own Python wrapper is not used (it needs removed numpy APIs).
+that factor (the original divided it, lowering every score of a large photo). The package's own Python wrapper is not used (it needs removed numpy APIs).
 
-Photos are RGB here as everywhere in the package: ``metaf2n_tf.data.images`` is the one place where
-OpenCV's BGR files become RGB arrays and back.
+Photos are RGB arrays here, as everywhere in the package; the graph takes RGB too.
 """
 import functools
 import importlib.util

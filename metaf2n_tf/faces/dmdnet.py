@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from metaf2n_tf.data.images import read_rgb
 from metaf2n_tf.errors import ConfigError, InputError
+from metaf2n_tf.faces.network_range import from_network_uint8
 from metaf2n_tf.models.dmdnet import LOC_ROWS, STRIDES
 from metaf2n_tf.weights.dmdnet import load_dmdnet
 
@@ -143,12 +144,6 @@ def to_network(rgb):
     return (np.asarray(rgb, np.float32) / 255.0 - 0.5) / 0.5
 
 
-def from_network_uint8(output):
-    """Network output -> uint8 as upstream writes it: ``round(clip(y · 0.5 + 0.5, 0, 1) · 255)``, ties to even
-    (``cv2.imwrite`` of the float32 array)."""
-    return np.rint(np.clip(np.asarray(output, np.float32) * 0.5 + 0.5, 0, 1) * np.float32(255.0)).astype(np.uint8)
-
-
 def draw_landmarks(rgb, landmarks):
     """``--check`` picture: the face with landmarks 17..67 (brows, eyes, nose, mouth) as green dots, as upstream."""
     out = np.ascontiguousarray(rgb).copy()
@@ -197,7 +192,8 @@ class DMDNetRestorer:
         lq = tf.constant(to_network(face)[None])
         loc = tf.constant(np.asarray(boxes, np.int32)[None])
         generic, result = self.model.restore(lq, loc, specific)
-        return from_network_uint8(generic[0].numpy()), None if result is None else from_network_uint8(result[0].numpy())
+        with_specific = None if result is None else from_network_uint8(result[0].numpy(), "round")
+        return from_network_uint8(generic[0].numpy(), "round"), with_specific
 
     def restore_aligned(self, face):
         """Faces-pipeline entry: one aligned 512 face (uint8 RGB) -> generic restoration (uint8 RGB)."""

@@ -14,17 +14,13 @@ import numpy as np
 import tensorflow as tf
 
 from metaf2n_tf.errors import InputError
+from metaf2n_tf.faces.network_range import from_network_uint8
 from metaf2n_tf.weights.gpen import load_gpen
 
 
 def to_network(images01):
     """[0, 1] images -> the generator's [-1, 1] input, as upstream computes it."""
     return (images01 - 0.5) / 0.5
-
-
-def from_network_uint8(output):
-    """Generator output -> uint8 as upstream: ``uint8(clip(y · 0.5 + 0.5, 0, 1) · 255)``, truncating."""
-    return (np.clip(np.asarray(output, np.float32) * 0.5 + 0.5, 0, 1) * 255.0).astype(np.uint8)
 
 
 class GPENRestorer:
@@ -54,7 +50,7 @@ class GPENRestorer:
         x = face.astype(np.float32) / 255.0
         if self.flip:
             x = x[..., ::-1]
-        out = from_network_uint8(self._forward(to_network(x)[None])[0].numpy())
+        out = from_network_uint8(self._forward(to_network(x)[None])[0].numpy(), "truncate")
         return np.ascontiguousarray(out[..., ::-1]) if self.flip else out
 
     def restore_batch(self, images):

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from metaf2n_tf.errors import InputError, WeightsError
-from metaf2n_tf.metrics.inception import INPUT_SIZE, fid_inception
+from metaf2n_tf.models.inception import INPUT_SIZE, fid_inception
 from metaf2n_tf.weights.torchvision import read_fid_inception, set_torch_weights
 
 

@@ -1,26 +1,11 @@
-"""LPIPS distance of image files: loads the Keras LPIPS (``metaf2n_tf.models.lpips``) from its weights."""
+"""LPIPS distance of uint8 images with the Keras LPIPS (``load_lpips`` of ``metaf2n_tf.weights.torchvision``)."""
 import numpy as np
 
 from metaf2n_tf.errors import InputError
 from metaf2n_tf.metrics.psnr import check_pair
-from metaf2n_tf.models.lpips import lpips_model
-from metaf2n_tf.weights.torchvision import read_alexnet, read_lpips_lin
 
 # Smallest side AlexNet's two stride-2 max pools accept.
 MIN_SIZE = 23
-
-
-def load_lpips(alexnet_pth, lin_pth=None):
-    """LPIPS v0.1 (AlexNet, net-lin) with user AlexNet weights and the ``lpips`` package's linear heads.
-
-    Args:
-        alexnet_pth: torchvision ``alexnet-owt-7be5be79.pth`` (or a state dict with its ``features.*`` keys).
-        lin_pth: linear heads; default ``lpips/weights/v0.1/alex.pth`` of the installed package.
-
-    Returns:
-        The frozen Keras model of :func:`metaf2n_tf.models.lpips.lpips_model` (inputs in [0, 1]).
-    """
-    return lpips_model(read_alexnet(alexnet_pth), read_lpips_lin(lin_pth))
 
 
 def lpips_distance(model, result, gt):

@@ -19,6 +19,7 @@ from scipy.ndimage import convolve
 from scipy.special import gamma
 
 from metaf2n_tf.errors import InputError, WeightsError
+from metaf2n_tf.metrics.psnr import BT601_Y
 
 BLOCK = 96
 NUM_FEATURES = 36
@@ -27,7 +28,7 @@ NUM_FEATURES = 36
 # few pixels on exact .5 ties may round the other way); "bt601": BasicSR's ``calculate_niqe``.
 LUMA = {
     "yiq": ((0.299, 0.587, 0.114), 1.0, 0.0),
-    "bt601": ((65.481, 128.553, 24.966), 255.0, 16.0),
+    "bt601": (BT601_Y, 255.0, 16.0),
 }
 # The AGGD shape grid searched by the reference implementations: 0.2, 0.201, ..., 10.0.
 _ALPHAS = np.arange(0.2, 10.001, 0.001)

@@ -12,10 +12,11 @@ import numpy as np
 
 from metaf2n_tf.errors import InputError
 
-# Weights of (R, G, B) in 0..255 units per unit input.
+# ITU-R BT.601 luma of (R, G, B) in 0..255 units per unit input: Y = rgb . BT601_Y / 255 + 16.
+BT601_Y = (65.481, 128.553, 24.966)
 Y_COEFFS = {
-    "original": (24.966, 128.553, 65.481),
-    "bt601": (65.481, 128.553, 24.966),
+    "original": BT601_Y[::-1],  # BasicSR's BGR formula applied to RGB: R and B weights swapped
+    "bt601": BT601_Y,
 }
 PSNR_IDENTICAL = 100.0
 

@@ -14,11 +14,13 @@ WINDOW = 11
 
 
 def ssim(a, b):
-    """SSIM of two 2-D arrays with values in 0..255 (at least 11x11)."""
+    """SSIM of two arrays with values in 0..255 (at least 11x11): H x W, or H x W x C (the mean over channels)."""
     if min(a.shape[:2]) < WINDOW:
         raise InputError(f"SSIM: got a {a.shape[0]}x{a.shape[1]} image, expected at least {WINDOW}x{WINDOW}")
-    x = tf.convert_to_tensor(a[None, ..., None], tf.float32)
-    y = tf.convert_to_tensor(b[None, ..., None], tf.float32)
+    if a.ndim == 2:
+        a, b = a[..., None], b[..., None]
+    x = tf.convert_to_tensor(a[None], tf.float32)
+    y = tf.convert_to_tensor(b[None], tf.float32)
     return float(tf.image.ssim(x, y, max_val=255.0, filter_size=WINDOW, filter_sigma=1.5, k1=0.01, k2=0.03)[0])
 
 

@@ -1,6 +1,6 @@
 """UNetDiscriminatorSN, Real-ESRGAN's per-pixel discriminator, with spectral normalisation as MetaF2N runs it.
 
-Layers (SPEC section 13), every convolution padded by one pixel on each side, LeakyReLU 0.2 after all but
+Layers (Real-ESRGAN / BasicSR ``UNetDiscriminatorSN``), every convolution padded by one pixel on each side, LeakyReLU 0.2 after all but
 the last: ``conv0`` 3x3 (bias) -> ``conv1..3`` 4x4 stride 2 -> three times (bilinear x2, 3x3 conv, + skip)
 -> ``conv7``, ``conv8`` 3x3 -> ``conv9`` 3x3 (bias, logits). ``conv1..8`` are spectrally normalised, without bias.
 
@@ -10,13 +10,13 @@ sigma = v W u't; the layer uses W / sigma. The forward never changes ``u``: ``up
 once per training step, before the generator step (the original's separate assign ops).
 
 Layer names are the PyTorch module names (``conv3`` <-> ``conv3.weight_orig`` / ``conv3.weight_u``);
-``set_netd_weights`` fills the model from a Real-ESRGAN ``netD`` state dict. No loss lives here.
+``metaf2n_tf.weights.torchvision.set_netd_weights`` fills the model from a Real-ESRGAN ``netD`` state dict.
+No loss and no file reading live here.
 """
 import keras
-import numpy as np
 import tensorflow as tf
 
-from metaf2n_tf.errors import WeightsError
+from metaf2n_tf.models.spectral import unit_normal
 
 NAME = "Discriminator"
 SN_LAYERS = tuple(f"conv{i}" for i in range(1, 9))
@@ -37,11 +37,6 @@ def power_iteration(kernel, u):
     return u_new, sigma
 
 
-def _unit_normal(shape, dtype=None):
-    """PyTorch's ``spectral_norm`` start: a random unit vector."""
-    return l2_normalize(keras.random.normal(shape, dtype=dtype))
-
-
 class SpectralConv2D(keras.layers.Layer):
     """Convolution without bias whose kernel is divided by its spectral-norm estimate (see the module docstring).
 
@@ -58,7 +53,7 @@ class SpectralConv2D(keras.layers.Layer):
     def build(self, input_shape):
         shape = (self.kernel_size, self.kernel_size, input_shape[-1], self.filters)
         self.weight = self.add_weight(shape=shape, initializer="glorot_uniform", name="weight")
-        self.u = self.add_weight(shape=(1, self.filters), initializer=_unit_normal, trainable=False, name="u")
+        self.u = self.add_weight(shape=(1, self.filters), initializer=unit_normal, trainable=False, name="u")
 
     def normalized_kernel(self):
         """``weight / sigma`` with sigma from one power iteration started at the stored ``u``."""
@@ -118,37 +113,3 @@ def update_spectral_norms(model):
     for layer in spectral_layers(model):
         u_new, _ = power_iteration(layer.weight, layer.u)
         layer.u.assign(u_new)
-
-
-def _torch_keys(model):
-    """``{torch key: (keras variable, is_kernel)}`` for every variable of the discriminator."""
-    keys = {}
-    for name in ("conv0", "conv9"):
-        layer = model.get_layer(name)
-        keys[f"{name}.weight"], keys[f"{name}.bias"] = (layer.kernel, True), (layer.bias, False)
-    for layer in spectral_layers(model):
-        keys[f"{layer.name}.weight_orig"], keys[f"{layer.name}.weight_u"] = (layer.weight, True), (layer.u, False)
-    return keys
-
-
-def set_netd_weights(model, tensors, source):
-    """Fills the discriminator from a PyTorch ``UNetDiscriminatorSN`` state dict (Real-ESRGAN ``netD``).
-
-    ``convN.weight_orig`` (OIHW) -> ``weight`` (HWIO), ``convN.weight_u`` [out] -> ``u`` [1, out];
-    ``convN.weight_v`` is not used (the power iteration recomputes v). Raises WeightsError on a missing,
-    unexpected or mis-shaped tensor.
-    """
-    expected = _torch_keys(model)
-    missing = [k for k in expected if k not in tensors]
-    extra = [k for k in tensors if k not in expected and not k.endswith(".weight_v")]
-    if missing:
-        raise WeightsError(f"{source}: {len(missing)} discriminator tensor(s) missing, first '{missing[0]}'")
-    if extra:
-        raise WeightsError(f"{source}: {len(extra)} unexpected tensor(s), first '{extra[0]}' (not UNetDiscriminatorSN)")
-    for key, (var, is_kernel) in expected.items():
-        value = np.asarray(tensors[key], np.float32)
-        shape = tuple(var.shape)
-        torch_shape = (shape[3], shape[2], shape[0], shape[1]) if is_kernel else (shape[-1],)
-        if value.shape != torch_shape:
-            raise WeightsError(f"{source}: '{key}' has shape {value.shape}, expected {torch_shape}")
-        var.assign(value.transpose(2, 3, 1, 0) if is_kernel else value.reshape(shape))

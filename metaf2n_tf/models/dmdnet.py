@@ -24,8 +24,9 @@ face pixels) of the left eye, right eye, nose and mouth; output RGB in [-1, 1]. 
 the face and stay non-empty at 1/8 (``metaf2n_tf.faces.dmdnet`` derives and checks them).
 """
 import keras
-import numpy as np
 import tensorflow as tf
+
+from metaf2n_tf.models.spectral import unit_normal
 
 LRELU_SLOPE = 0.2
 ADAIN_EPS = 1e-5
@@ -52,12 +53,6 @@ def crop_size(part, scale, part_sizes=PART_SIZES):
 
 def lrelu(x):
     return tf.nn.leaky_relu(x, alpha=LRELU_SLOPE)
-
-
-def _unit_normal(shape, dtype=None):
-    """A random unit vector, the way ``torch.nn.utils.spectral_norm`` initialises ``u`` and ``v``."""
-    v = np.random.default_rng().standard_normal(shape)
-    return (v / (np.linalg.norm(v) + 1e-12)).astype(dtype or "float32")
 
 
 # ---------------------------------------------------------------- distinctive operations
@@ -184,8 +179,8 @@ class SNConv2d(keras.layers.Layer):
         self.weight_orig = self.add_weight(name="weight_orig", shape=(k, k, in_channels, filters),
                                            initializer="he_uniform")
         self.bias = self.add_weight(name="bias", shape=(filters,), initializer="zeros")
-        self.weight_u = self.add_weight(name="weight_u", shape=(filters,), initializer=_unit_normal, trainable=False)
-        self.weight_v = self.add_weight(name="weight_v", shape=(in_channels * k * k,), initializer=_unit_normal,
+        self.weight_u = self.add_weight(name="weight_u", shape=(filters,), initializer=unit_normal, trainable=False)
+        self.weight_v = self.add_weight(name="weight_v", shape=(in_channels * k * k,), initializer=unit_normal,
                                         trainable=False)
         self.built = True
 

@@ -9,11 +9,9 @@ Distance between images x0, x1 (values in [0, 1], mapped to [-1, 1] inside):
 5. LPIPS = sum_l d_l, one value per image.
 
 Layer names follow the PyTorch keys (``features_3`` <-> ``features.3.*``, ``lin2_model_1`` <->
-``lin2.model.1.weight``); ``metaf2n_tf.weights.torchvision`` reads and assigns them.
+``lin2.model.1.weight``); ``metaf2n_tf.weights.torchvision`` reads and assigns them (``load_lpips``).
 """
 import keras
-
-from metaf2n_tf.weights.torchvision import set_torch_weights
 
 SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
@@ -52,13 +50,13 @@ def _scale(x):
     return (x * 2.0 - 1.0 - keras.ops.convert_to_tensor(SHIFT)) / keras.ops.convert_to_tensor(SCALE)
 
 
-def lpips_model(alexnet_state_dict=None, lin_state_dict=None, name="lpips"):
+def lpips_model(name="lpips"):
     """Builds LPIPS v0.1 (AlexNet, net-lin), frozen, for use as a metric or a training loss.
 
+    The weights start as Keras' random initialisation; ``metaf2n_tf.weights.torchvision.load_lpips``
+    (or ``set_lpips_weights``) fills them from torchvision AlexNet and the LPIPS linear heads.
+
     Args:
-        alexnet_state_dict: torchvision AlexNet ``{'features.N.weight|bias': OIHW array}``.
-        lin_state_dict: ``{'lin{k}.model.1.weight': [1, C_k, 1, 1]}``. Give both, or neither to keep
-            Keras' random initialisation.
         name: model name.
 
     Returns:
@@ -77,10 +75,5 @@ def lpips_model(alexnet_state_dict=None, lin_state_dict=None, name="lpips"):
         head = keras.layers.Conv2D(1, 1, use_bias=False, name=f"lin{k}_model_1")(diff)
         total = total + keras.ops.mean(head, axis=(1, 2, 3))
     model = keras.Model([img0, img1], total, name=name)
-    if (alexnet_state_dict is None) != (lin_state_dict is None):
-        raise ValueError("lpips_model: pass both state dicts (AlexNet and linear heads) or neither")
-    if alexnet_state_dict is not None:
-        tensors = {**alexnet_state_dict, **lin_state_dict}
-        set_torch_weights(model, tensors, "LPIPS weights (AlexNet + linear heads)")
     model.trainable = False
     return model

@@ -19,18 +19,19 @@ import numpy as np
 import tensorflow as tf
 
 from metaf2n_tf.errors import ConfigError, WeightsError
-from metaf2n_tf.models.discriminator import set_netd_weights, unet_discriminator_sn
+from metaf2n_tf.models.discriminator import unet_discriminator_sn
 from metaf2n_tf.models.masknet import masknet
 from metaf2n_tf.models.rrdbnet import rrdbnet
 from metaf2n_tf.weights import pth
 from metaf2n_tf.weights.assign import get_model_weights, set_model_weights
+from metaf2n_tf.weights.names import RRDB_BLOCK
 from metaf2n_tf.weights.sources import read_weights
 from metaf2n_tf.weights.tf_checkpoint import write_tf1_checkpoint
+from metaf2n_tf.weights.torchvision import set_netd_weights
 
-RANDOM = "none"
+NO_INIT_WEIGHTS = "none"  # --init_weights none: nothing is read, SR model and MaskNet start random
 MODEL_PREFIX = "model"
 DATA_FOLDER = "data"
-_BODY = re.compile(r"^MODEL/body/(\d+)/")
 # Object-graph key of the SR architecture [num_block, num_feat, num_grow_ch] in a training checkpoint.
 _ARCH_KEY = "arch/.ATTRIBUTES/VARIABLE_VALUE"
 
@@ -46,10 +47,10 @@ def model_directory(checkpoint_dir, trial):
 
 def truncated_sr(tensors, num_block, source):
     """The SR tensors with only RRDB blocks ``0..num_block-1``; WeightsError when the source has fewer."""
-    blocks = {int(m.group(1)) for k in tensors if (m := _BODY.match(k))}
+    blocks = {int(m.group(1)) for k in tensors if (m := RRDB_BLOCK.match(k))}
     if num_block > len(blocks):
         raise WeightsError(f"{source}: holds {len(blocks)} RRDB blocks, got --num_block {num_block}")
-    return {k: v for k, v in tensors.items() if not (m := _BODY.match(k)) or int(m.group(1)) < num_block}
+    return {k: v for k, v in tensors.items() if not (m := RRDB_BLOCK.match(k)) or int(m.group(1)) < num_block}
 
 
 def build_sr_and_mask(init_weights, num_block):
@@ -58,7 +59,7 @@ def build_sr_and_mask(init_weights, num_block):
     A source with more blocks gives its first ``num_block``; MaskNet is random (VarianceScaling, as the
     original) unless the source holds one. Call under the distribution strategy's scope.
     """
-    if init_weights == RANDOM:
+    if init_weights == NO_INIT_WEIGHTS:
         note("--init_weights none: SR model and MaskNet randomly initialised")
         return rrdbnet(num_block=num_block), masknet()
     weights = read_weights(init_weights)

@@ -32,15 +32,14 @@ from metaf2n_tf.data.degradations import DegradationConfig
 from metaf2n_tf.devices import select_gpus
 from metaf2n_tf.errors import ConfigError, MetaF2NError
 from metaf2n_tf.models.discriminator import unet_discriminator_sn, update_spectral_norms
-from metaf2n_tf.models.lpips import lpips_model
+from metaf2n_tf.models.rrdbnet import SCALE
 from metaf2n_tf.train.checkpoints import (
     Checkpoints, build_discriminator, build_sr_and_mask, export_tf1, model_directory, resume_point, sr_and_mask_for,
     training_checkpoint)
 from metaf2n_tf.train.losses import LossWeights
 from metaf2n_tf.train.meta_step import LOSS_KEYS, MetaModels, MetaSettings, meta_step, task_diagnostics
-from metaf2n_tf.weights.torchvision import read_alexnet, read_lpips_lin
+from metaf2n_tf.weights.torchvision import load_lpips
 
-SCALE = 4
 ADAM_EPSILON = 1e-8  # TF1 AdamOptimizer's default (Keras': 1e-7)
 PROGRESS_KEYS = ("objective", "l1", "lpips", "gan", "disc", "inner")
 
@@ -95,7 +94,7 @@ def build_models(meta, resume_path=None):
         (sr_model, mask_model), disc = sr_and_mask_for(resume_path, meta.num_block), unet_discriminator_sn()
     lpips = None
     if meta.lpips_weight > 0:
-        lpips = lpips_model(read_alexnet(meta.alexnet_weights), read_lpips_lin())
+        lpips = load_lpips(meta.alexnet_weights)
     return MetaModels(sr=sr_model, mask=mask_model, disc=disc, lpips=lpips)
 
 

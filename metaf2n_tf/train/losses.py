@@ -1,4 +1,4 @@
-"""Meta-training losses (SPEC section 5.2); loss weights are arguments, never literals.
+"""Meta-training losses of the original (docs/upstream.md, "Meta-training"); loss weights are arguments, never literals.
 
 Outer loss of one task on its natural patch, with the adapted SR output y_hat and MaskNet's W:
 

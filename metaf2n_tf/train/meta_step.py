@@ -1,8 +1,8 @@
-"""The MetaF2N meta step (SPEC section 5): learn SR + MaskNet weights so that one SGD step on a task's faces,
+"""The MetaF2N meta step (docs/upstream.md, "Meta-training"): learn SR + MaskNet weights so that one SGD step on a task's faces,
 weighted by MaskNet, makes the SR model best on that task's natural patches.
 
 Per task: W = MaskNet(bicubic(inputa), labela); theta' = theta - task_lr * grad mean(W |labela - f_theta(inputa)|)
-(``adapt.tta.inner_step``, task_iter times, same W); y_hat = f_theta'(inputb); outer loss of ``losses``. The
+(``models.fast_weights.inner_step``, task_iter times, same W); y_hat = f_theta'(inputb); outer loss of ``losses``. The
 gradient reaches theta through theta' and MaskNet through W: second-order MAML, or first-order when the inner
 gradient is wrapped in ``stop_gradient`` (then MaskNet learns from its regulariser only, as in the original).
 
@@ -16,7 +16,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from metaf2n_tf.adapt.tta import face_weights, inner_step, sr_forward, weighted_l1
+from metaf2n_tf.models.fast_weights import face_weights, inner_step, sr_forward, weighted_l1
 from metaf2n_tf.train.losses import TERMS, LossWeights, discriminator_loss, outer_loss, outer_terms
 
 # What ``meta_gradients`` reports, each the mean over the meta-batch's tasks.

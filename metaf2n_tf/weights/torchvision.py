@@ -1,4 +1,4 @@
-"""PyTorch state dicts of the perceptual networks -> Keras layers: AlexNet (LPIPS) and FID Inception.
+"""PyTorch state dicts -> Keras layers named after the torch modules: AlexNet (LPIPS), FID Inception, netD.
 
 Keras layer names are the PyTorch module paths with '.' replaced by '_':
 
@@ -6,6 +6,7 @@ Keras layer names are the PyTorch module paths with '.' replaced by '_':
 | features.3.weight  (torchvision AlexNet) | features_3 / kernel (OIHW -> HWIO) |
 | lin2.model.1.weight  (lpips alex.pth)    | lin2_model_1 / kernel              |
 | Mixed_5b.branch1x1.bn.running_var        | Mixed_5b_branch1x1_bn / moving_variance |
+| conv3.weight_orig / conv3.weight_u (netD) | conv3 / weight, u                 |
 
 No file is ever downloaded: AlexNet and the Inception weights are supplied by the user, the LPIPS
 linear heads come from the installed ``lpips`` package (installed ``--no-deps``, never imported).
@@ -17,6 +18,8 @@ import re
 import numpy as np
 
 from metaf2n_tf.errors import WeightsError
+from metaf2n_tf.models.lpips import lpips_model
+from metaf2n_tf.weights.assign import assign_checked, check_shape
 from metaf2n_tf.weights.pth import load_pth, state_dict
 
 # torchvision ``alexnet().features``: conv index -> (out, in, k, k).
@@ -40,6 +43,8 @@ _TORCH_PARAM = {
     "beta": "bias",
     "moving_mean": "running_mean",
     "moving_variance": "running_var",
+    "weight": "weight_orig",  # SpectralConv2D of the discriminator
+    "u": "weight_u",
 }
 # lpips stores AlexNet inside its own module: net.slice2.3.weight == features.3.weight.
 _LPIPS_SLICE_KEY = re.compile(r"^net\.slice\d\.(\d+)\.(weight|bias)$")
@@ -59,46 +64,64 @@ def _leaf_layers(model):
             yield layer
 
 
-def _to_keras(array):
-    """PyTorch array -> Keras layout (convolution kernels OIHW -> HWIO)."""
-    return np.transpose(array, (2, 3, 1, 0)) if array.ndim == 4 else array
+def torch_variables(model, tensors):
+    """``{torch key: keras variable}`` of every weight of ``model`` whose layers are named after torch modules.
+
+    The module path of a layer is found among the keys of ``tensors`` (``Mixed_5b_branch1x1_conv`` ->
+    ``Mixed_5b.branch1x1.conv``: the '_' of a Keras name is ambiguous); a layer with no key there keeps its
+    Keras name, so the checked assignment reports it missing.
+    """
+    modules = {keras_layer_name(k.rsplit(".", 1)[0]): k.rsplit(".", 1)[0] for k in tensors}
+    return {f"{modules.get(layer.name, layer.name)}.{_TORCH_PARAM[var.name]}": var
+            for layer in _leaf_layers(model) for var in layer.weights}
 
 
-def set_torch_weights(model, tensors, source, ignore=()):
+def set_torch_weights(model, tensors, source, ignore=(), noun="tensor"):
     """Assigns a PyTorch state dict to the Keras layers named after its modules.
 
     Args:
         model: a Keras model whose weighted layers are named ``keras_layer_name(torch_module)``.
-        tensors: ``{torch_key: array}``.
+        tensors: ``{torch_key: array}`` in PyTorch layout.
         source: file name or description, used in error messages.
-        ignore: regular expressions of keys that have no Keras counterpart (e.g. ``r"^fc\."``).
+        ignore: regular expressions of keys that have no Keras counterpart (e.g. ``r"^fc\\."``);
+            BatchNorm's ``num_batches_tracked`` always.
+        noun: what a key is, for error messages.
 
     Raises:
         WeightsError: a tensor is missing, unexpected or has the wrong shape.
     """
-    modules = {keras_layer_name(k.rsplit(".", 1)[0]): k.rsplit(".", 1)[0] for k in tensors}
-    used = set()
-    for layer in _leaf_layers(model):
-        for var in layer.weights:
-            key = f"{modules.get(layer.name, layer.name)}.{_TORCH_PARAM[var.name]}"
-            if key not in tensors:
-                raise WeightsError(f"{source}: tensor for layer '{layer.name}' ({var.name}) missing")
-            value = _to_keras(np.asarray(tensors[key]))
-            if tuple(value.shape) != tuple(var.shape):
-                raise WeightsError(
-                    f"{source}: '{key}' has shape {tuple(tensors[key].shape)}, expected {_torch_shape(var)}"
-                )
-            var.assign(value.astype(np.float32))
-            used.add(key)
-    skip = [re.compile(p) for p in tuple(ignore) + (r"\.num_batches_tracked$",)]
-    extra = sorted(k for k in tensors if k not in used and not any(p.search(k) for p in skip))
-    if extra:
-        raise WeightsError(f"{source}: {len(extra)} unexpected tensor(s), first '{extra[0]}'")
+    assign_checked(torch_variables(model, tensors), tensors, source, noun, layout="torch",
+                   ignore=tuple(ignore) + (r"\.num_batches_tracked$",))
 
 
-def _torch_shape(var):
-    shape = tuple(var.shape)
-    return (shape[3], shape[2], shape[0], shape[1]) if len(shape) == 4 else shape
+def set_netd_weights(model, tensors, source):
+    """Fills the discriminator from a PyTorch ``UNetDiscriminatorSN`` state dict (Real-ESRGAN ``netD``).
+
+    ``convN.weight_orig`` (OIHW) -> ``weight`` (HWIO), ``convN.weight_u`` [out] -> ``u`` [1, out];
+    ``convN.weight_v`` is not used (the power iteration recomputes v). Raises WeightsError on a missing,
+    unexpected or mis-shaped tensor.
+    """
+    set_torch_weights(model, tensors, source, ignore=(r"\.weight_v$",), noun="discriminator tensor")
+
+
+def set_lpips_weights(model, alexnet_state_dict, lin_state_dict):
+    """Fills :func:`metaf2n_tf.models.lpips.lpips_model` from torchvision AlexNet + the LPIPS linear heads."""
+    tensors = {**alexnet_state_dict, **lin_state_dict}
+    set_torch_weights(model, tensors, "LPIPS weights (AlexNet + linear heads)")
+    return model
+
+
+def load_lpips(alexnet_pth, lin_pth=None):
+    """LPIPS v0.1 (AlexNet, net-lin) with user AlexNet weights and the ``lpips`` package's linear heads.
+
+    Args:
+        alexnet_pth: torchvision ``alexnet-owt-7be5be79.pth`` (or a state dict with its ``features.*`` keys).
+        lin_pth: linear heads; default ``lpips/weights/v0.1/alex.pth`` of the installed package.
+
+    Returns:
+        The frozen Keras model of :func:`metaf2n_tf.models.lpips.lpips_model` (inputs in [0, 1]).
+    """
+    return set_lpips_weights(lpips_model(), read_alexnet(alexnet_pth), read_lpips_lin(lin_pth))
 
 
 def _require_file(path, what, flag):
@@ -157,5 +180,4 @@ def read_fid_inception(path):
 def _check_shape(tensors, key, shape, path):
     if key not in tensors:
         raise WeightsError(f"{path}: tensor '{key}' missing, expected shape {shape}")
-    if tuple(tensors[key].shape) != tuple(shape):
-        raise WeightsError(f"{path}: '{key}' has shape {tuple(tensors[key].shape)}, expected {tuple(shape)}")
+    check_shape(key, tensors[key], shape, path)

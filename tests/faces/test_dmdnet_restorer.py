@@ -1,9 +1,9 @@
-"""The ``dmdnet`` restorer: landmark files, component boxes, upstream's output rounding, restore_faces.py
+"""The ``dmdnet`` restorer: landmark files, component boxes, restore_faces.py
 (generic and specific list lines) and generate_test_faces.py.
 
-References: boxes computed by hand from landmark sets built for easy arithmetic; ``cv2.imencode`` of
-the float array (what upstream's ``cv2.imwrite`` does) for the rounding; the NumPy DMDNet of
-``tests.models.test_dmdnet`` for the restored faces.
+References: boxes computed by hand from landmark sets built for easy arithmetic; the NumPy DMDNet of
+``tests.models.test_dmdnet`` for the restored faces and panels (the output rounding is checked against
+``cv2.imwrite``'s in ``tests/faces/test_network_range.py``).
 """
 import cv2
 import h5py
@@ -122,16 +122,6 @@ def test_read_landmarks_upstream_format(tmp_path):
 
 # ---------------------------------------------------------------- pre- and post-processing
 
-def test_output_rounds_like_cv2_imwrite_of_floats():
-    y = np.concatenate([np.linspace(-1.2, 1.2, 997), [0.0, 1 / 255, -1 / 255, 3 / 255]]).astype(np.float32)
-    y = np.tile(y.reshape(1, -1, 1), (1, 1, 3))
-    upstream = np.clip(y * 0.5 + 0.5, 0, 1) * 255.0  # float32, as upstream hands it to cv2.imwrite
-    ok, png = cv2.imencode(".png", upstream)
-    assert ok
-    np.testing.assert_array_equal(f.from_network_uint8(y), cv2.imdecode(png, cv2.IMREAD_UNCHANGED))
-    assert f.from_network_uint8(np.zeros((1, 1, 3), np.float32)).ravel()[0] == 128  # 127.5: tie to even
-
-
 def test_prepare_face_follows_upstreams_resize_rule():
     small = np.random.default_rng(0).integers(0, 256, (300, 520, 3), dtype=np.uint8)  # one side < 512
     np.testing.assert_array_equal(f.prepare_face(small), cv2.resize(small, (512, 512), interpolation=cv2.INTER_AREA))
@@ -170,7 +160,7 @@ def assert_close_uint8(got, expected):
 
 
 def test_restore_faces_dmdnet_list(tiny, tmp_path, capsys):
-    path, _, restorer = tiny
+    path, sd, _ = tiny
     faces, refs_img, refs_lm = tmp_path / "faces", tmp_path / "refs" / "img", tmp_path / "refs" / "ldmk"
     lq_a, lq_b = smooth_face(10), smooth_face(11)
     write_rgb(faces / "a.png", lq_a)
@@ -202,19 +192,18 @@ def test_restore_faces_dmdnet_list(tiny, tmp_path, capsys):
     with h5py.File(tmp_path / "w.h5", "r") as weights:
         assert weights.attrs["format"] == "metaf2n_tf-dmdnet-v1" and len(weights.keys()) == len(tiny[1])
 
-    # The panels: the LQ face, then the restorer's results (whose numbers test_restorer_* pin to the reference).
+    # The panels: the LQ face, then the NumPy DMDNet's results (boxes: see test_component_boxes_hand_computed).
     a = read_rgb(out / "a_G.png")
     assert a.shape == (512, 1024, 3)
     np.testing.assert_array_equal(a[:, :512], lq_a)
-    np.testing.assert_array_equal(a[:, 512:], restorer.restore(lq_a, f.component_boxes(synthetic_landmarks()))[0])
+    assert_close_uint8(a[:, 512:], reference_restore(sd, lq_a, f.component_boxes(synthetic_landmarks()))[0])
     b = read_rgb(out / "b_GS.png")
     assert b.shape == (512, 1536, 3)
     refs = [(smooth_face(20 + i), f.component_boxes(synthetic_landmarks(s))) for i, s in enumerate(((0, 0), (-5, 3)))]
-    generic, specific = restorer.restore(lq_b, f.component_boxes(synthetic_landmarks((6, -4))),
-                                         restorer.specific_dictionary(refs))
+    generic, specific = reference_restore(sd, lq_b, f.component_boxes(synthetic_landmarks((6, -4))), refs)
     np.testing.assert_array_equal(b[:, :512], lq_b)
-    np.testing.assert_array_equal(b[:, 512:1024], generic)
-    np.testing.assert_array_equal(b[:, 1024:], specific)
+    assert_close_uint8(b[:, 512:1024], generic)
+    assert_close_uint8(b[:, 1024:], specific)
 
 
 @pytest.mark.parametrize("argv,message", [

@@ -100,7 +100,7 @@ def test_missing_weights_name_what_to_supply(tmp_path):
 
 @pytest.mark.slow
 def test_fid_inception_matches_recorded_pytorch_fid_features(tmp_path):
-    from metaf2n_tf.metrics.inception import fid_inception
+    from metaf2n_tf.models.inception import fid_inception
 
     shapes = {layer.name: [tuple(v.shape) for v in layer.weights] for layer in fid_inception().layers}
     modules = STEM + [f"{block}.{branch}" for block, kind in BLOCKS for branch in BRANCHES[kind]]

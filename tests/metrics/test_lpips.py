@@ -1,15 +1,15 @@
 """LPIPS of uint8 image pairs (the original's im2tensor path) vs the recorded PyTorch lpips values."""
-import importlib.util
 
 import numpy as np
 import pytest
 
 from metaf2n_tf.errors import InputError, WeightsError
-from metaf2n_tf.metrics.lpips import load_lpips, lpips_distance
-from tests import pth_writer
+from metaf2n_tf.metrics.lpips import lpips_distance
+from metaf2n_tf.weights.torchvision import load_lpips
+from tests import optional, pth_writer
 from tests.metrics.lpips_reference import TORCH_LPIPS, alexnet_weights, image_pairs
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("lpips") is None, reason="the lpips package is not installed")
+pytestmark = optional.LPIPS
 
 
 @pytest.fixture(scope="module")

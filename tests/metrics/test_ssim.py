@@ -25,6 +25,14 @@ def test_matches_scikit_image():
     assert ssim_y(a, b, y_coeffs="bt601") == pytest.approx(want, abs=2e-5)
 
 
+def test_rgb_is_the_mean_of_the_channels():  # the demo's whole-photo SSIM
+    rng = np.random.default_rng(4)
+    a = data.astronaut()[200:260, 100:180]
+    b = np.clip(a + rng.normal(0, 20, a.shape), 0, 255).astype(np.uint8)
+    want = np.mean([skimage_ssim(a[..., c], b[..., c]) for c in range(3)])
+    assert ssim(a, b) == pytest.approx(want, abs=2e-5)
+
+
 def test_identical_is_one_and_small_images_are_refused():
     a = data.camera()[:32, :32]
     assert ssim(a, a) == pytest.approx(1.0, abs=1e-6)

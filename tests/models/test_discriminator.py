@@ -4,9 +4,9 @@ import pytest
 
 import metaf2n_tf  # noqa: F401
 from metaf2n_tf.errors import WeightsError
-from metaf2n_tf.models.discriminator import (
-    power_iteration, set_netd_weights, unet_discriminator_sn, update_spectral_norms)
+from metaf2n_tf.models.discriminator import power_iteration, unet_discriminator_sn, update_spectral_norms
 from metaf2n_tf.weights.pth import load_pth, state_dict
+from metaf2n_tf.weights.torchvision import set_netd_weights
 from tests import pth_writer
 
 # (layer, in, out, kernel, stride, spectral norm) of Real-ESRGAN's discriminator for num_feat = f.
@@ -35,7 +35,7 @@ def random_netd(num_feat, seed=0):
     return sd
 
 
-# ---- NumPy reference, written from SPEC section 13 and PyTorch's conv / interpolate semantics ----------
+# ---- NumPy reference, written from the layer table of docs/upstream.md and PyTorch's conv / interpolate semantics ----------
 
 def np_conv(x, w_oihw, stride, bias=None):
     """NHWC convolution with one pixel of zero padding on each side (PyTorch padding=1)."""
@@ -144,7 +144,7 @@ def test_pth_file_round_trip_and_errors(tmp_path):
     missing = {k: v for k, v in sd.items() if k != "conv5.weight_u"}
     with pytest.raises(WeightsError, match=r"netD\.pth: 1 discriminator tensor\(s\) missing, first 'conv5.weight_u'"):
         set_netd_weights(model, missing, "netD.pth")
-    with pytest.raises(WeightsError, match="unexpected tensor"):
+    with pytest.raises(WeightsError, match=r"1 unexpected discriminator tensor\(s\), first 'conv_first.weight'"):
         set_netd_weights(model, {**sd, "conv_first.weight": sd["conv0.weight"]}, "netD.pth")
     shape_error = r"'conv3.weight_orig' has shape \(64, 16, 4, 4\), expected \(64, 32, 4, 4\)"
     with pytest.raises(WeightsError, match=shape_error):

@@ -16,17 +16,16 @@ import pytest
 import tensorflow as tf
 
 import metaf2n_tf  # noqa: F401
-from metaf2n_tf.adapt.tta import face_weights
+from metaf2n_tf.models.fast_weights import face_weights
 from metaf2n_tf.data import pipeline, records
 from metaf2n_tf.errors import MetaF2NError
 from metaf2n_tf.models.discriminator import unet_discriminator_sn
-from metaf2n_tf.models.lpips import lpips_model
 from metaf2n_tf.models.masknet import masknet
 from metaf2n_tf.models.rrdbnet import rrdbnet
 from metaf2n_tf.train import loop
 from metaf2n_tf.train.meta_step import MetaModels, MetaSettings, sr_values, task_losses
 from metaf2n_tf.weights import h5
-from metaf2n_tf.weights.torchvision import read_alexnet, read_lpips_lin
+from metaf2n_tf.weights.torchvision import load_lpips
 from tests import pth_writer
 from tests.metrics.lpips_reference import alexnet_weights
 from tests.models.test_discriminator import random_netd
@@ -85,6 +84,7 @@ def _variables(path):
 def run_a(setup):
     root, args = setup
     rc, _ = _main(args + [f"--checkpoint_dir={root}/a", f"--log_dir={root}/logs_a", "--step=0"])
+    assert rc == 0, f"the shared training run failed with exit status {rc}"
     return rc, root / "a" / "Model1"
 
 
@@ -106,7 +106,7 @@ def test_run_writes_checkpoints_and_summaries(setup, run_a):
 
 def _restored_models(root, path, models=None):
     models = models or MetaModels(rrdbnet(num_block=1), masknet(), unet_discriminator_sn(),
-                                  lpips_model(read_alexnet(str(root / "alexnet.pth")), read_lpips_lin()))
+                                  load_lpips(str(root / "alexnet.pth")))
     tf.train.Checkpoint(model=models.sr, mask=models.mask, discriminator=models.disc).read(path).expect_partial()
     return models
 
@@ -192,10 +192,15 @@ def test_export_loads_in_tf1_saver_graph_and_test_py(setup, run_a, tmp_path, cap
     assert rc == 2 and "expected another folder" in err
 
 
-def test_wrong_step_or_architecture_stop_with_one_line(setup, run_a, tmp_path, capsys):
-    root, args = setup
+def test_step_without_checkpoint_stops_with_one_line(setup, tmp_path, capsys):
+    _, args = setup  # no training run: the check comes before any model is built
     rc, err = _main(args + [f"--checkpoint_dir={tmp_path}", "--step=7"], capsys)
     assert rc == 2 and "no checkpoint to resume from, got --step 7" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_wrong_architecture_stops_with_one_line(setup, run_a, capsys):
+    root, args = setup
     rc, err = _main(args + [f"--checkpoint_dir={root}/a", "--step=4", "--num_block=2", "--meta_iter=6"], capsys)
     assert rc == 2 and "SR model has 1 RRDB blocks, got --num_block 2" in err
 

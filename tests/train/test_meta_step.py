@@ -1,19 +1,21 @@
-"""The meta step: its inner step vs the independent TF1 graph's SGD, second-order gradient vs finite differences."""
+"""The meta step vs the original's task as an independent TF1 graph (inner SGD, outer loss, MAML gradients,
+diagnostics), and the second-order gradient vs finite differences in float64."""
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import metaf2n_tf  # noqa: F401
-from metaf2n_tf.adapt import tta
+from metaf2n_tf.models import fast_weights
 from metaf2n_tf.models.discriminator import unet_discriminator_sn
 from metaf2n_tf.models.lpips import lpips_model
 from metaf2n_tf.models.masknet import legacy_bicubic_resize, masknet
 from metaf2n_tf.models.rrdbnet import rrdbnet
-from metaf2n_tf.train.losses import LossWeights, mask_regularizer
+from metaf2n_tf.train.losses import LossWeights
 from metaf2n_tf.train.meta_step import (
     IMAGE_KEYS, MetaModels, MetaSettings, meta_gradients, sr_values, task_diagnostics, task_gradients, task_losses)
 from metaf2n_tf.weights.assign import split_scopes
+from metaf2n_tf.weights.names import model_tf1_names
 from metaf2n_tf.weights.sources import Weights, build_models
 from tests.reference_tf1 import ReferenceGraph, random_tensors
 
@@ -70,7 +72,7 @@ def float64_case():
 
 @pytest.fixture()
 def float64_mask_input(monkeypatch):
-    monkeypatch.setattr(tta, "mask_input", _mask_input_any_dtype)
+    monkeypatch.setattr(fast_weights, "mask_input", _mask_input_any_dtype)
 
 
 def _directions(values, seed):
@@ -120,35 +122,48 @@ def test_second_order_gradient_equals_finite_differences(float64_case, float64_m
     assert abs(_dot(first[n:], d_mask) - fd_mask) > 0.5 * abs(fd_mask)
 
 
-def test_first_order_masknet_learns_from_its_regulariser_only(float64_case, float64_mask_input):
-    models, batch, settings = float64_case
-    task = {k: v[0] for k, v in batch.items()}
-    first, _, _ = task_gradients(models, sr_values(models), task, settings, first_order=True)
-    with tf.GradientTape() as tape:
-        mask = tta.face_weights(models.mask, task["inputa"], task["labela"])
-        reg = settings.loss_weights.mask * mask_regularizer(mask)
-    expected = tape.gradient(reg, models.mask.trainable_variables)
-    for got, want in zip(first[len(models.sr.trainable_variables):], expected):
-        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-9, atol=1e-15)
+# ---- meta gradients and diagnostics vs the original's task written as a TF1 graph (tests/reference_tf1.py) ----
+
+LR, MASK_WEIGHT = 0.5, 0.01
 
 
-def test_meta_gradients_average_the_tasks(float64_case, float64_mask_input):
-    models, batch, settings = float64_case
-    generator, disc, losses = meta_gradients(models, batch, settings, global_tasks=2)
-    per_task = [task_gradients(models, sr_values(models), {k: v[i] for k, v in batch.items()}, settings)
-                for i in range(2)]
-    for got, a, b in zip(generator + disc, per_task[0][0] + per_task[0][1], per_task[1][0] + per_task[1][1]):
-        np.testing.assert_allclose(got.numpy(), (a.numpy() + b.numpy()) / 2, rtol=1e-9, atol=1e-15)
-    assert np.isclose(float(losses["objective"]),
-                      (float(per_task[0][2]["objective"]) + float(per_task[1][2]["objective"])) / 2, rtol=1e-12)
+@pytest.fixture(scope="module")
+def tf1_case():
+    tensors = random_tensors(num_block=1, seed=3, num_feat=8, grow=4)
+    sr_model, mask_model = build_models(Weights(*split_scopes(tensors), "test"))
+    models = MetaModels(sr_model, mask_model, unet_discriminator_sn(num_feat=4))
+    settings = MetaSettings(task_lr=LR, loss_weights=LossWeights(gan=0.0, mask=MASK_WEIGHT))  # no LPIPS model
+    batch = make_task(np.random.default_rng(0), 2, 8, 16)
+    names = {v.path: n for model in (sr_model, mask_model) for v, n in model_tf1_names(model)}
+    return models, settings, batch, ReferenceGraph(tensors, lr=LR), names
 
 
-def test_diagnostics_report_before_and_after(float64_case, float64_mask_input):
-    models, batch, settings = float64_case
+@pytest.mark.parametrize("first_order", [False, True])
+def test_meta_gradients_match_tf1_maml(tf1_case, first_order):
+    models, settings, batch, graph, names = tf1_case
+    generator, _, losses = meta_gradients(models, batch, settings, global_tasks=2, first_order=first_order)
+    ref = [graph.maml_task({k: v[i] for k, v in batch.items()}, LR, MASK_WEIGHT, first_order) for i in range(2)]
+    want = {n: (ref[0]["grads"][n] + ref[1]["grads"][n]) / 2 for n in ref[0]["grads"]}
+    scale = max(np.abs(w).max() for w in want.values())
+    for var, got in zip(models.generator_variables(), generator):
+        np.testing.assert_allclose(got.numpy(), want[names[var.path]], rtol=1e-3, atol=1e-4 * scale,
+                                   err_msg=names[var.path])
+    assert np.isclose(float(losses["objective"]), (ref[0]["objective"] + ref[1]["objective"]) / 2, rtol=1e-5)
+    if first_order:  # MaskNet then learns from its regulariser only: its TF1 gradient differs from second order
+        second = graph.maml_task({k: v[0] for k, v in batch.items()}, LR, MASK_WEIGHT, False)["grads"]
+        assert np.abs(second["Mask/conv8/kernel"] - ref[0]["grads"]["Mask/conv8/kernel"]).max() > 1e-3 * scale
+
+
+def test_diagnostics_match_tf1(tf1_case):
+    models, settings, batch, graph, _ = tf1_case
     task = {k: v[0] for k, v in batch.items()}
     scalars, images = task_diagnostics(models, task, settings)
-    losses = task_losses(models, sr_values(models), task, settings)
-    assert np.isclose(float(scalars["inner_before"]), float(losses["inner"]), rtol=1e-9)
-    assert np.isclose(float(scalars["outer_adapted"]), float(losses["objective"]), rtol=1e-9)
-    assert float(scalars["inner_after"]) < float(scalars["inner_before"])  # the SGD step lowers the face loss
-    assert list(images) == list(IMAGE_KEYS) and images["mask"].shape == (2, 16, 16, 1)
+    ref = graph.maml_task(task, LR, MASK_WEIGHT, first_order=True)
+    for name, key in (("inner_before", "inner_before"), ("inner_after", "inner_after"),
+                      ("outer_before", "outer_before"), ("outer_adapted", "objective")):
+        assert np.isclose(float(scalars[name]), ref[key], rtol=1e-5), name
+    assert ref["inner_after"] < ref["inner_before"]  # the SGD step lowers the face loss
+    w = graph.mask_values(task["inputa"].numpy(), task["labela"].numpy())
+    np.testing.assert_allclose(images["mask"].numpy(), w / w.max(), atol=1e-5)
+    assert np.isclose(float(scalars["mask_mean"]), w.mean(), rtol=1e-5)
+    assert list(images) == list(IMAGE_KEYS) and images["mask"].shape == (2, 32, 32, 1)

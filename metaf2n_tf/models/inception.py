@@ -10,7 +10,6 @@ PyTorch paddings are symmetric: stride-1 'same' matches them; the stride-2 layer
 """
 import keras
 
-POOL_FEATURES = 2048
 INPUT_SIZE = 299
 
 
