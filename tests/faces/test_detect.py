@@ -6,6 +6,7 @@ from skimage import data
 import metaf2n_tf  # noqa: F401
 from metaf2n_tf.errors import ConfigError, InputError, WeightsError
 from metaf2n_tf.faces import detect
+from tests import optional
 
 # Measured once on scikit-image's astronaut (512x512) by drawing the detection over the photo at 4x and
 # reading the pupils, nose tip and mouth corners by eye (left = smaller x); the box hugs hairline to chin.
@@ -18,6 +19,7 @@ def _one_face(faces):
     return faces[0]
 
 
+@optional.RETINAFACE
 def test_astronaut_box_landmarks_and_score(astronaut):
     face = _one_face(detect.detect_faces(astronaut))
     assert face.score > 0.9
@@ -25,6 +27,7 @@ def test_astronaut_box_landmarks_and_score(astronaut):
     np.testing.assert_allclose(face.landmarks, ASTRONAUT_LANDMARKS, atol=3)
 
 
+@optional.RETINAFACE
 def test_astronaut_at_quarter_scale(astronaut_lq):
     face = _one_face(detect.detect_faces(astronaut_lq))
     assert face.score > 0.9
@@ -32,6 +35,7 @@ def test_astronaut_at_quarter_scale(astronaut_lq):
     np.testing.assert_allclose(face.landmarks, ASTRONAUT_LANDMARKS / 4, atol=2.5)
 
 
+@optional.RETINAFACE
 def test_any_size_crop_maps_back_to_the_photo(astronaut):
     # 300 x 345: neither side a multiple of 32, width != height: padding and per-axis scaling must cancel.
     crop = np.ascontiguousarray(astronaut[10:310, 100:445])
@@ -41,6 +45,7 @@ def test_any_size_crop_maps_back_to_the_photo(astronaut):
     np.testing.assert_allclose(face.box + np.tile(offset, 2), ASTRONAUT_BOX, atol=4)
 
 
+@optional.RETINAFACE
 def test_large_photo_is_detected_downscaled_and_mapped_back(astronaut):
     big = cv2.resize(astronaut, (1600, 1600), interpolation=cv2.INTER_CUBIC)  # > 1500: detected at 1000
     face = _one_face(detect.detect_faces(big))
@@ -50,6 +55,7 @@ def test_large_photo_is_detected_downscaled_and_mapped_back(astronaut):
     np.testing.assert_allclose(face.box / factor, ASTRONAUT_BOX, atol=12)
 
 
+@optional.RETINAFACE
 @pytest.mark.parametrize("name", ["coffee", "rocket"])
 def test_no_face_on_photos_without_faces(name):
     assert detect.detect_faces(getattr(data, name)(), score_threshold=0.5) == []
@@ -79,6 +85,7 @@ def test_padding_and_detection_size():
     assert detect.detection_size(2000, 3000) == (667, 1000)
 
 
+@optional.RETINAFACE
 def test_bad_images_and_threshold(astronaut):
     with pytest.raises(InputError, match="expected HxWx3 uint8"):
         detect.detect_faces(astronaut[..., 0])

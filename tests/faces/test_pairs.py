@@ -7,6 +7,7 @@ from metaf2n_tf.errors import ConfigError, InputError
 from metaf2n_tf.faces import align, pairs, restore
 from metaf2n_tf.faces.detect import Face, detect_faces
 
+from tests import optional
 from tests.faces.helpers import block_mean
 
 
@@ -22,6 +23,7 @@ def _assert_hq_matches_lq(pair):
     assert np.abs(block_mean(pair.hq) - pair.lq).max() <= 0.5
 
 
+@optional.RETINAFACE
 def test_gt_pairs_of_a_detected_face_are_4x_and_aligned(astronaut, astronaut_lq):
     faces = detect_faces(astronaut_lq)
     got = pairs.make_face_pairs(astronaut_lq, faces, restore.GroundTruthRestorer(), astronaut)

@@ -3,7 +3,8 @@
 Produced once, outside the repo, with torch 2.13.0 (CPU) and PyPI ``lpips`` 0.1.4:
 ``lpips.LPIPS(net='alex', pnet_rand=True)`` with its official v0.1 linear heads and its AlexNet
 convolutions overwritten by ``alexnet_weights()``; inputs ``image_pairs()`` mapped as x / 127.5 - 1
-(the original's ``im2tensor``); ``model(a, b)`` per pair.
+(the original's ``im2tensor``); ``model(a, b)`` per pair. ``tools/record_torch_references.py`` reruns that recipe
+with an interpreter that has torch.
 """
 import numpy as np
 from skimage import data

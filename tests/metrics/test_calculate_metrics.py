@@ -8,8 +8,10 @@ import pytest
 from skimage import data
 
 import calculate_metrics
-from tests import pth_writer
+from tests import optional, pth_writer
+from metaf2n_tf.weights.torchvision import read_lpips_lin
 from tests.metrics.lpips_reference import alexnet_weights
+from tests.models.test_lpips import numpy_lpips
 
 
 @pytest.fixture()
@@ -33,8 +35,9 @@ def run(args, capsys):
     return rc, out, err
 
 
-def original_psnr(a, b):
-    ya, yb = ((np.dot(x, [24.966, 128.553, 65.481]) / 255.0 + 16.0).round().astype(np.uint8) for x in (a, b))
+def original_psnr(a, b, coeffs=(24.966, 128.553, 65.481)):
+    """The original's PSNR-Y (BGR weights on RGB data); ``coeffs`` (65.481, 128.553, 24.966) is BT.601 on RGB."""
+    ya, yb = ((np.dot(x, coeffs) / 255.0 + 16.0).round().astype(np.uint8) for x in (a, b))
     return 20 * math.log10(1 / math.sqrt(np.mean((ya / 255.0 - yb / 255.0) ** 2)))
 
 
@@ -59,6 +62,7 @@ def test_table_csv_skips_and_mismatches(folders, tmp_path, capsys):
     assert float(rows[1][1]) == pytest.approx(want, abs=1e-12)
 
 
+@optional.LPIPS
 def test_lpips_with_user_weights_and_bt601_option(folders, tmp_path, capsys):
     res, gt = folders
     pth_writer.save(alexnet_weights(), tmp_path / "alex.pth")
@@ -67,9 +71,14 @@ def test_lpips_with_user_weights_and_bt601_option(folders, tmp_path, capsys):
     assert rc == 0
     with open(tmp_path / "m.csv") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["name", "psnr", "lpips"] and all(float(r[2]) > 0 for r in rows[1:])
-    assert float(rows[1][1]) != pytest.approx(original_psnr(cv2.imread(str(res / "p1.png"))[..., ::-1],
-                                                            cv2.imread(str(gt / "p1.png"))[..., ::-1]), abs=1e-6)
+    assert rows[0] == ["name", "psnr", "lpips"]
+    for name, psnr, lpips in rows[1:]:
+        a, b = (cv2.imread(str(folder / f"{name}.png"))[..., ::-1] for folder in (res, gt))
+        assert float(psnr) == pytest.approx(original_psnr(a, b, (65.481, 128.553, 24.966)), abs=1e-4)
+        assert float(psnr) != pytest.approx(original_psnr(a, b), abs=1e-2)  # the option changes the figure
+        lin = read_lpips_lin()
+        want = numpy_lpips(a[None] / 255.0, b[None] / 255.0, alexnet_weights(), lin)[0]
+        assert float(lpips) == pytest.approx(want, rel=1e-3)
 
 
 @pytest.mark.parametrize("args, message", [

@@ -397,7 +397,7 @@ def test_builder_rejects_bad_configurations():
 
 def test_full_size_key_table_matches_upstream():
     shapes = torch_shapes(d.dmdnet())
-    assert len(shapes) == 1014 and sum(math.prod(s) for s in shapes.values()) == 150_834_266  # SPEC §17
+    assert len(shapes) == 1014 and sum(math.prod(s) for s in shapes.values()) == 150_834_266  # upstream DMDNet's counts (docs/upstream.md)
     assert shapes == state_shapes()
     assert shapes["le_256_mem_key"] == (128, 16, 40, 40) and shapes["mo_64_mem_value"] == (128, 256, 13, 13)
     assert shapes["E_lq.conv1.0.weight_v"] == (27,) and shapes["MSDilate.convi.weight_orig"] == (256, 1024, 3, 3)

@@ -1,4 +1,4 @@
-"""GPEN generator vs a NumPy reference written from SPEC §11 (NCHW, PyTorch weight layouts).
+"""GPEN generator vs a NumPy reference written from upstream's FullGenerator (NCHW, PyTorch weight layouts).
 
 The reference materialises the modulated weight of every sample and runs explicit tap loops, the way
 the upstream grouped convolution does; the port scales activations instead. Its blocks are first
@@ -83,14 +83,18 @@ def ref_linear(x, weight, bias, lr_mul=1.0, activate=False):
     return ref_lrelu(out, bias * lr_mul) if activate else out + bias * lr_mul
 
 
-def ref_modconv(x, weight, style, demodulate=True, upsample=False):
-    """Per-sample modulated weight [N, O, I, k, k], demodulated, then a conv or an upsampling conv."""
+def ref_modconv(x, weight, style, demodulate=True, upsample=False, blur=True):
+    """Per-sample modulated weight [N, O, I, k, k], demodulated, then a conv or an upsampling conv.
+
+    ``upsample``: the stride-2 transposed convolution, then (``blur``) upstream's [1, 3, 3, 1] blur.
+    """
     _, out_ch, in_ch, k, _ = weight.shape
     w = weight / math.sqrt(in_ch * k * k) * style[:, None, :, None, None]
     if demodulate:
         w = w / np.sqrt((w**2).sum(axis=(2, 3, 4), keepdims=True) + 1e-8)
     if upsample:
-        return ref_upfirdn(ref_conv_transpose2(x, w), ref_kernel() * 4, pad=(1, 1))
+        up = ref_conv_transpose2(x, w)
+        return ref_upfirdn(up, ref_kernel() * 4, pad=(1, 1)) if blur else up
     return ref_conv(x, w, pad=k // 2)
 
 
@@ -110,7 +114,7 @@ def ref_to_rgb(x, sd, prefix, latent, skip):
 
 
 def ref_gpen(x, sd, size):
-    """FullGenerator forward of SPEC §11 on NCHW [-1, 1] input with a PyTorch state dict."""
+    """Upstream FullGenerator's forward on NCHW [-1, 1] input with a PyTorch state dict."""
     log_size = int(math.log2(size))
     feats = [ref_lrelu(ref_equal_conv(x, sd["ecd0.0.0.weight"]), sd["ecd0.0.1.bias"])]
     for n in range(1, log_size - 1):
@@ -134,7 +138,8 @@ def ref_gpen(x, sd, size):
 
 
 def random_state_dict(size, channel_multiplier, narrow, seed=0, lazy=False):
-    """A random GPEN FullGenerator state dict in PyTorch layouts, shapes from SPEC §11's table.
+    """A random GPEN FullGenerator state dict in PyTorch layouts, shapes from upstream's channel table
+    (docs/upstream.md).
 
     ``lazy=True``: zero-memory zero arrays of the right shapes (for key/shape tables of big models).
     """
@@ -258,10 +263,10 @@ def test_modulated_conv_matches_reference_per_sample(demodulate, upsample):
     layer = g.ModulatedConv2d(4, 3, demodulate=demodulate, upsample=upsample)
     layer.build((2, 6, 6, 5), (2, 5))
     layer.weight.assign(weight[0].transpose(2, 3, 1, 0))
-    got = layer(nhwc(x), style)
-    if upsample:
-        got = g.upfirdn2d(got, (ref_kernel() * 4).astype(np.float32), pad=(1, 1))
-    np.testing.assert_allclose(nchw(got.numpy()), ref_modconv(x, weight, style, demodulate, upsample), atol=1e-4)
+    got = layer(nhwc(x), style)  # the upsampling layer stops before the blur (the next layer applies it)
+    expected = ref_modconv(x, weight, style, demodulate, upsample, blur=False)
+    assert got.shape == (2,) + expected.shape[2:] + (4,)  # NHWC of the reference's [2, 4, h, w]
+    np.testing.assert_allclose(nchw(got.numpy()), expected, atol=1e-4)
 
 
 def test_equal_linear_with_lr_mul_and_activation():

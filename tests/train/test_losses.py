@@ -1,4 +1,4 @@
-"""Training losses vs NumPy formulas written from SPEC section 5.2."""
+"""Training losses vs NumPy formulas written from the original's outer and discriminator losses (docs/upstream.md)."""
 import numpy as np
 import pytest
 

@@ -1,7 +1,7 @@
 """GPEN weights (.pth -> Keras, the converted .h5), the ``gpen`` restorer and restore_faces.py.
 
-References: the key/shape table and parameter counts measured on upstream GPEN (SPEC §16), the
-state dict written from SPEC §11 by ``tests.models.test_gpen`` (it loads strictly into upstream
+References: the key/shape table and parameter counts of upstream GPEN (docs/upstream.md, "GPEN-BFR
+generator"), the state dict written by ``tests.models.test_gpen`` from that description (it loads strictly into upstream
 ``FullGenerator``), its NumPy forward, NumPy transposes of the stored arrays, and OpenCV resizing.
 """
 import math
@@ -17,7 +17,7 @@ import restore_faces
 from metaf2n_tf.errors import InputError, WeightsError
 from metaf2n_tf.faces.gpen import GPENRestorer
 from metaf2n_tf.models.gpen import GPEN_BFR_256, GPEN_BFR_512, gpen
-from metaf2n_tf.weights.gpen import arch_from_torch, convert_pth, keras_to_torch, load_gpen, torch_shapes
+from metaf2n_tf.weights.gpen import arch_from_torch, convert_pth, load_gpen, model_variables, torch_shapes
 from tests import pth_writer
 from tests.models import test_gpen as ref
 
@@ -68,7 +68,7 @@ def shapes_of(sd):
 def test_gpen_bfr_256_key_table_matches_upstream():
     sd = ref.random_state_dict(**GPEN_BFR_256, lazy=True)
     shapes = torch_shapes(gpen(**GPEN_BFR_256))
-    assert len(shapes) == 144 and sum(math.prod(s) for s in shapes.values()) == 18_879_298  # SPEC §16
+    assert len(shapes) == 144 and sum(math.prod(s) for s in shapes.values()) == 18_879_298  # upstream's counts (docs/upstream.md)
     assert shapes == shapes_of(sd)
     assert shapes["generator.convs.0.conv.weight"] == (1, 256, 512, 3, 3)  # 2·ch(4) in, ch(8) out
     assert shapes["generator.to_rgbs.5.conv.weight"] == (1, 3, 64, 1, 1)  # 2·ch(256)
@@ -81,7 +81,7 @@ def test_gpen_bfr_512_key_table_and_forward():
     sd = ref.random_state_dict(**GPEN_BFR_512, lazy=True)
     model = gpen(**GPEN_BFR_512)
     shapes = torch_shapes(model)
-    assert len(shapes) == 163 and sum(math.prod(s) for s in shapes.values()) == 71_005_559  # SPEC §16
+    assert len(shapes) == 163 and sum(math.prod(s) for s in shapes.values()) == 71_005_559  # upstream's counts (docs/upstream.md)
     assert shapes == shapes_of(sd)
     assert arch_from_torch(sd, "sd") == {**GPEN_BFR_512, "style_dim": 512, "n_mlp": 8}
     out = model(np.zeros((1, 512, 512, 3), np.float32)).numpy()
@@ -104,10 +104,13 @@ def test_h5_holds_keras_layouts_and_loads_like_the_reference(tiny, tmp_path):
         np.testing.assert_array_equal(f["generator.input.input"][()], sd["generator.input.input"].transpose(0, 2, 3, 1))
         np.testing.assert_array_equal(f["generator.to_rgbs.1.bias"][()], sd["generator.to_rgbs.1.bias"].ravel())
     model, _ = load_gpen(h5_path)
-    exported = keras_to_torch(model)  # back to the upstream layouts, buffers included
-    assert shapes_of(exported) == shapes_of(sd)
-    for key in ("generator.convs.2.conv.weight", "ecd0.0.0.weight", "generator.to_rgb1.bias", "ecd3.0.0.kernel"):
-        np.testing.assert_array_equal(exported[key], sd[key])
+    variables = {key: var.numpy() for key, _, var in model_variables(model)}  # vs transposes written here
+    assert set(variables) == {k for k in sd if not k.endswith(".kernel")}
+    np.testing.assert_array_equal(variables["generator.convs.2.conv.weight"],
+                                  sd["generator.convs.2.conv.weight"][0].transpose(2, 3, 1, 0))
+    np.testing.assert_array_equal(variables["ecd0.0.0.weight"], sd["ecd0.0.0.weight"].transpose(2, 3, 1, 0))
+    np.testing.assert_array_equal(variables["generator.style.3.weight"], sd["generator.style.3.weight"].T)
+    np.testing.assert_array_equal(variables["generator.to_rgb1.bias"].ravel(), sd["generator.to_rgb1.bias"].ravel())
     x = np.random.default_rng(8).uniform(-1, 1, (1, 3, SIZE, SIZE)).astype(np.float32)
     expected = ref.ref_gpen(x.astype(np.float64), {k: v.astype(np.float64) for k, v in sd.items()}, SIZE)
     got = model(x.transpose(0, 2, 3, 1)).numpy().transpose(0, 3, 1, 2)
@@ -176,15 +179,16 @@ def test_restorer_matches_upstream_processing(tiny, restorer):
     np.testing.assert_array_equal(bgr[..., ::-1], got)
 
 
-def test_restore_batch_is_the_uint8_result_over_255_and_runs_in_tf_data(restorer):
+def test_restore_batch_is_the_uint8_result_over_255_and_runs_in_tf_data(tiny, restorer):
     faces = np.stack([smooth_face(2), smooth_face(3)])
-    single = np.stack([restorer.restore_aligned(f) for f in faces]).astype(np.float32)
+    expected = np.stack([reference_restore(f, tiny[1]) for f in faces])  # the NumPy generator, upstream's uint8
     batch = restorer.restore_batch(faces.astype(np.float32) / 255.0).numpy() * 255.0
     np.testing.assert_allclose(batch, np.round(batch), atol=1e-3)  # quantised to uint8 levels
-    assert_close_uint8(np.round(batch).astype(np.uint8), single.astype(np.uint8))
+    assert_close_uint8(np.round(batch).astype(np.uint8), expected)
     ds = tf.data.Dataset.from_tensor_slices(faces.astype(np.float32) / 255.0).batch(2).map(restorer.restore_batch)
     (out,) = list(ds)
-    assert out.shape == (2, SIZE, SIZE, 3) and float(tf.reduce_min(out)) >= 0 and float(tf.reduce_max(out)) <= 1
+    assert out.shape == (2, SIZE, SIZE, 3)
+    assert_close_uint8(np.round(out.numpy() * 255.0).astype(np.uint8), expected)
 
 
 def test_restorer_rejects_wrong_faces(restorer):

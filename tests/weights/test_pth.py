@@ -9,7 +9,7 @@ import pytest
 import metaf2n_tf  # noqa: F401
 from metaf2n_tf.errors import WeightsError
 from metaf2n_tf.weights.pth import load_pth, state_dict
-from tests import pth_writer
+from tests import optional, pth_writer
 
 
 @pytest.mark.parametrize("legacy", [False, True])
@@ -80,6 +80,7 @@ def test_not_a_pth_and_missing_and_truncated(tmp_path):
         load_pth(cut)
 
 
+@optional.LPIPS
 def test_official_lpips_alex_heads_read_without_torch():
     root = importlib.util.find_spec("lpips").submodule_search_locations[0]
     heads = load_pth(os.path.join(root, "weights", "v0.1", "alex.pth"))
