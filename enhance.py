@@ -11,6 +11,7 @@ import sys
 
 import metaf2n_tf  # noqa: F401  (imports TensorFlow quietly)
 from absl import flags
+from tqdm import tqdm
 
 from metaf2n_tf import enhance
 from metaf2n_tf.adapt.run import BACKENDS
@@ -92,7 +93,8 @@ def main(argv=None) -> int:
         log(f"adaptation: {plan.name} ({plan.optimizer} lr {plan.lr:g} x{plan.steps}): {plan.why}")
         summary = enhance.enhance_paths(paths, fv.output, enhancer, restorer, settings, gt_dir=fv.gt_dir,
                                         niqe_params=niqe_params, compare=fv.compare, save_faces=fv.save_faces,
-                                        skip_existing=fv.skip_existing)
+                                        skip_existing=fv.skip_existing,
+                                        log=lambda msg: tqdm.write(f"{PROGRAM}: {msg}", file=sys.stderr))
     except MetaF2NError as e:
         log(str(e))
         return 2

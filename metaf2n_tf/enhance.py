@@ -154,18 +154,22 @@ def check_pixels(path, max_pixels, what="photo"):
             warnings.simplefilter("ignore")
             with Image.open(path) as im:
                 (width, height), mode = im.size, im.mode
-    except Image.DecompressionBombError as e:
-        raise InputError(f"{path}: refused, {str(e).split('could be')[0].strip()} (decompression bomb?)") from None
-    except (OSError, ValueError, SyntaxError):  # not an image PIL knows: read_rgb says what is wrong
+                raw = str(im.tile[0][3]) if im.tile else ""
+    except Image.DecompressionBombError:
+        raise InputError(f"{path}: {what} refused: its header claims over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP, "
+                         f"over the limit of {max_pixels / 1e6:g} MP (--max_pixels; a decompression bomb?)") from None
+    except (OSError, ValueError, SyntaxError, IndexError):  # not an image PIL knows: read_rgb says what is wrong
         return None
     if max_pixels and width * height > max_pixels:
         raise InputError(f"{path}: {what} {width}x{height} = {width * height / 1e6:.1f} MP, over the limit of "
                          f"{max_pixels / 1e6:g} MP (--max_pixels)")
-    if mode in ("RGB", "P"):
+    kinds = [k for k, hit in (("16-bit", ";16" in raw or mode.startswith("I;16")),
+                              ("grey", mode in ("L", "LA", "1", "I") or mode.startswith("I;")),
+                              ("alpha", "A" in mode), (f"mode {mode}", mode in ("CMYK", "YCbCr", "LAB", "HSV", "F")))
+             if hit]
+    if not kinds:
         return None
-    kind = {"RGBA": "RGBA", "LA": "grey + alpha", "L": "grey", "1": "black-and-white", "I;16": "16-bit grey",
-            "I;16B": "16-bit grey", "I": "32-bit grey", "CMYK": "CMYK"}.get(mode, f"mode {mode}")
-    return f"{path}: {kind} image, converted to 8-bit RGB{' (alpha dropped)' if 'A' in mode else ''}"
+    return f"{path}: {' '.join(kinds)} image, converted to 8-bit RGB{' (alpha dropped)' if 'alpha' in kinds else ''}"
 
 
 def read_photo(path, max_pixels, what="photo"):
