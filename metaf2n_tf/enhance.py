@@ -161,7 +161,7 @@ def check_pixels(path, max_pixels, what="photo"):
     except (OSError, ValueError, SyntaxError, IndexError):  # not an image PIL knows: read_rgb says what is wrong
         return None
     if max_pixels and width * height > max_pixels:
-        raise InputError(f"{path}: {what} {width}x{height} = {width * height / 1e6:.1f} MP, over the limit of "
+        raise InputError(f"{path}: {what} {width}x{height} = {width * height / 1e6:.3g} MP, over the limit of "
                          f"{max_pixels / 1e6:g} MP (--max_pixels)")
     kinds = [k for k, hit in (("16-bit", ";16" in raw or mode.startswith("I;16")),
                               ("grey", mode in ("L", "LA", "1", "I") or mode.startswith("I;")),
