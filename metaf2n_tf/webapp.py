@@ -9,6 +9,7 @@ Offline and private by construction: bound to 127.0.0.1 unless ``host`` says oth
 Gradio's analytics and version check off, a theme with system fonts only (Gradio's default theme loads
 web fonts), one job at a time through Gradio's queue.
 """
+import dataclasses
 import os
 import sys
 import tempfile
@@ -77,7 +78,8 @@ def figures_markdown(record, niqe_available):
         labels = {"bicubic": "bicubic x4", "plain": "plain SR", "result": "result"}
         for row in ("bicubic", "plain", "result"):
             if row in metrics:
-                lines.append(f"| {labels[row]} | " + " | ".join(f"{metrics[row][n]:.4g}" for n in names) + " |")
+                values = [metrics[row].get(n) for n in names]
+                lines.append(f"| {labels[row]} | " + " | ".join("—" if v is None else f"{v:.4g}" for v in values) + " |")
         lines.append("")
     if "psnr" not in metrics.get("result", {}):
         lines.append("PSNR/SSIM: upload the ground truth to see them.")
@@ -111,9 +113,9 @@ class Page:
     def run(self, photo, gt_photo, restorer_name, adapt, steps, paste, progress=None):
         """One job -> (slider pair, result, faces, W maps, figures, downloads). MetaF2NError on bad input."""
         progress = progress or (lambda fraction, desc=None: None)
-        settings = enhance.check_settings(enhance.Settings(
-            **{**self.settings.__dict__, "adapt": adapt, "steps": None if steps in (None, "") else int(steps),
-               "paste_faces": bool(paste), "plain": True}))
+        settings = enhance.check_settings(dataclasses.replace(
+            self.settings, adapt=adapt, steps=None if steps in (None, "") else int(steps), paste_faces=bool(paste),
+            plain=True))
         if photo is None:
             raise InputError("no photo: upload one first")
         lq, name, notes = _read_upload(photo, "photo", settings.max_pixels)

@@ -204,3 +204,29 @@ def test_demo_photo_matches_readme(demo, tmp_path, adapt):
     assert abs(got - README_PSNR_Y[adapt]) < 0.05
     if adapt == "adam":  # the gain over no adaptation the README states (+2.5 dB)
         assert got - README_PSNR_Y["none"] > 2.0
+
+
+def test_adapt_settings_resolve_as_documented():
+    from metaf2n_tf.enhance import resolve_plan
+
+    def key(plan):
+        return plan.name, plan.optimizer, plan.lr, plan.steps
+
+    assert key(resolve_plan("auto", has_masknet=True)) == ("original", "sgd", 0.01, 1)
+    assert key(resolve_plan("auto", has_masknet=False)) == ("adam", "adam", 1e-4, 10)
+    assert key(resolve_plan("original", has_masknet=False)) == ("original", "sgd", 0.01, 1)
+    assert key(resolve_plan("adam", has_masknet=True, steps=3, lr=5e-4)) == ("adam", "adam", 5e-4, 3)
+    assert key(resolve_plan("none", has_masknet=True, steps=5)) == ("none", "sgd", 0.0, 0)
+
+
+def test_restorer_without_weights_means_plain_sr_with_a_hint():
+    from metaf2n_tf.enhance import build_restorer
+    from metaf2n_tf.errors import ConfigError
+
+    restorer, note = build_restorer("gpen")
+    assert restorer is None and "--gpen_weights GPEN-BFR-512.pth" in note and "without adaptation" in note
+    restorer, note = build_restorer("dmdnet")
+    assert restorer is None and "--dmdnet_weights" in note
+    assert build_restorer("none") == (None, None)
+    with pytest.raises(ConfigError, match="--gt_dir"):
+        build_restorer("gt")
