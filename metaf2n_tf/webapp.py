@@ -187,8 +187,10 @@ def build_blocks(page):
                 download = gr.File(label="Download: result PNG and JSON record", file_count="multiple",
                                    interactive=False, elem_id="download")
         with gr.Row():
-            faces = gr.Gallery(label="Detected faces: LQ (x4) | restored", columns=2, height="auto", elem_id="faces")
-            masks = gr.Gallery(label="MaskNet W (face loss weights)", columns=2, height="auto", elem_id="masks")
+            faces = gr.Gallery(label="Detected faces: LQ (x4) | restored", columns=3, height=300,
+                               object_fit="contain", elem_id="faces")
+            masks = gr.Gallery(label="MaskNet W (face loss weights)", columns=3, height=300, object_fit="contain",
+                               visible=page.enhancer.has_masknet, elem_id="masks")
         gt_photo.upload(lambda _: gr.update(value="gt"), gt_photo, restorer, preprocess=False,
                         api_visibility="private")
         button.click(job, [photo, gt_photo, restorer, adapt, steps, paste],

@@ -147,7 +147,7 @@ def test_page_in_headless_chromium(server, files, tmp_path):
     outside = []
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page = browser.new_page(viewport={"width": 1280, "height": 1180})
 
         def route(r):
             host = urlparse(r.request.url).hostname
@@ -168,9 +168,9 @@ def test_page_in_headless_chromium(server, files, tmp_path):
         page.wait_for_selector("#figures :text('PSNR-Y')", timeout=JOB_S * 1000)
         figures = page.locator("#figures").inner_text()
         result_src = page.locator("#result img").get_attribute("src")
-        page.wait_for_timeout(500)
+        page.wait_for_timeout(2000)  # the result images load
         shot = tmp_path / "app.png"
-        page.screenshot(path=str(shot), full_page=True)
+        page.screenshot(path=str(shot))  # the window: inputs, slider, figures, result
         browser.close()
     assert "PSNR-Y" in figures and "result" in figures
     assert result_src and "127.0.0.1" in result_src
@@ -179,5 +179,7 @@ def test_page_in_headless_chromium(server, files, tmp_path):
     assert image is not None and image.shape[1] >= 1000
     target = os.environ.get("METAF2N_APP_SCREENSHOT")
     if target:
-        small = cv2.resize(image, None, fx=0.75, fy=0.75, interpolation=cv2.INTER_AREA)
-        cv2.imwrite(os.path.join(ROOT, target), small, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        from PIL import Image
+
+        small = cv2.resize(image, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA)[..., ::-1]
+        Image.fromarray(np.ascontiguousarray(small)).quantize(colors=256).save(os.path.join(ROOT, target), optimize=True)
