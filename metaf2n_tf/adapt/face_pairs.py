@@ -55,46 +55,59 @@ def sample_offsets(rng, height, width, patch, count):
 
 
 def load_face_patches(face_dir, name, patch_size, patch_num, rng):
-    """Reads the face pairs of ``name`` and cuts ``patch_num`` random LQ/HQ patch pairs from each.
+    """Reads the face pairs of ``name`` from ``face_dir`` and cuts them with :func:`cut_face_patches`.
 
-    LQ patches are ``patch_size // 4`` square, HQ patches ``patch_size`` square at 4x coordinates.
-    A face whose LQ crop is not larger than the LQ patch cannot give random patches: as in the
-    original it is used whole, but only when the photo has no larger face (then alone, since faces of
-    different sizes do not batch); otherwise it is skipped. Bad pairs are listed in ``errors`` and skipped.
+    Bad pairs (no HQ twin, unreadable, HQ not 4x its LQ) are listed in ``errors`` and skipped.
     """
-    lq_patch = patch_size // SCALE
-    lq_list, hq_list, used, errors, warnings = [], [], [], [], []
-    small = None
+    pairs, errors = [], []
     for _, lq_path, hq_path in face_files(face_dir, name):
         if hq_path is None:
             errors.append(f"{lq_path}: no HQ twin in {os.path.join(face_dir, 'Face_HQ')}")
             continue
         try:
-            lq, hq = read_rgb(lq_path), read_rgb(hq_path)
+            pairs.append((lq_path, read_rgb(lq_path), read_rgb(hq_path), hq_path))
         except InputError as e:
             errors.append(str(e))
-            continue
+    patches = cut_face_patches([(label, lq, hq) for label, lq, hq, _ in pairs], patch_size, patch_num, rng,
+                               hq_labels=[hq_path for *_, hq_path in pairs])
+    return dataclasses.replace(patches, errors=errors + patches.errors)
+
+
+def cut_face_patches(pairs, patch_size, patch_num, rng, hq_labels=None):
+    """Cuts ``patch_num`` random LQ/HQ patch pairs from each ``(label, lq, hq)`` face pair (uint8 RGB).
+
+    LQ patches are ``patch_size // 4`` square, HQ patches ``patch_size`` square at 4x coordinates.
+    A face whose LQ crop is not larger than the LQ patch cannot give random patches: as in the
+    original it is used whole, but only when the photo has no larger face (then alone, since faces of
+    different sizes do not batch); otherwise it is skipped. A pair whose HQ is not 4x its LQ is listed in
+    ``errors`` (named by ``hq_labels[i]`` when given) and skipped. ``used`` holds the labels of the faces used.
+    """
+    lq_patch = patch_size // SCALE
+    lq_list, hq_list, used, errors, warnings = [], [], [], [], []
+    small = None
+    for i, (label, lq, hq) in enumerate(pairs):
         h, w = lq.shape[:2]
         if hq.shape[:2] != (h * SCALE, w * SCALE):
-            errors.append(f"{hq_path}: size {hq.shape[1]}x{hq.shape[0]}, expected 4x its LQ face = {w * SCALE}x{h * SCALE}")
+            hq_label = hq_labels[i] if hq_labels else f"{label} (HQ)"
+            errors.append(f"{hq_label}: size {hq.shape[1]}x{hq.shape[0]}, expected 4x its LQ face = {w * SCALE}x{h * SCALE}")
             continue
         if h <= lq_patch or w <= lq_patch:
             if small is None:
-                small = (lq_path, lq, hq)
+                small = (label, lq, hq)
             else:
-                warnings.append(f"{lq_path}: face {w}x{h} is not larger than the {lq_patch}px LQ patch; skipped")
+                warnings.append(f"{label}: face {w}x{h} is not larger than the {lq_patch}px LQ patch; skipped")
             continue
         for y, x in sample_offsets(rng, h, w, lq_patch, patch_num):
             lq_list.append(lq[y : y + lq_patch, x : x + lq_patch])
             hq_list.append(hq[y * SCALE : (y + lq_patch) * SCALE, x * SCALE : (x + lq_patch) * SCALE])
-        used.append(lq_path)
+        used.append(label)
     if small is not None:
-        path, lq, hq = small
+        label, lq, hq = small
         if lq_list:
-            warnings.append(f"{path}: face {lq.shape[1]}x{lq.shape[0]} is not larger than the {lq_patch}px LQ patch; skipped")
+            warnings.append(f"{label}: face {lq.shape[1]}x{lq.shape[0]} is not larger than the {lq_patch}px LQ patch; skipped")
         else:
-            warnings.append(f"{path}: face {lq.shape[1]}x{lq.shape[0]} is not larger than the {lq_patch}px LQ patch; used whole")
-            return FacePatches(lq[None], hq[None], [path], errors, warnings)
+            warnings.append(f"{label}: face {lq.shape[1]}x{lq.shape[0]} is not larger than the {lq_patch}px LQ patch; used whole")
+            return FacePatches(lq[None], hq[None], [label], errors, warnings)
     if not lq_list:
         return FacePatches(None, None, [], errors, warnings)
     return FacePatches(np.stack(lq_list), np.stack(hq_list), used, errors, warnings)

@@ -9,11 +9,45 @@ import numpy as np
 from tqdm import tqdm
 
 from metaf2n_tf.adapt.face_pairs import load_face_patches
-from metaf2n_tf.adapt.tiling import super_resolve
+from metaf2n_tf.adapt.tiling import resolve_tile, super_resolve, tile_grid
 from metaf2n_tf.adapt.tta import Adapter
 from metaf2n_tf.data.images import read_rgb, to_float, to_uint8, write_rgb
-from metaf2n_tf.errors import InputError, MetaF2NError
+from metaf2n_tf.errors import ConfigError, InputError, MetaF2NError
 from metaf2n_tf.weights.sources import build_models, read_weights
+
+
+BACKENDS = ("auto", "tf")  # inference backends of whole-image SR; "auto" picks the best one installed
+
+
+def check_backend(backend):
+    """ConfigError unless ``backend`` is one of :data:`BACKENDS`."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend: got '{backend}', expected one of {', '.join(BACKENDS)}")
+    return backend
+
+
+def super_resolve_photo(adapter, weights, image, tile=-1, tile_pad=48, backend="auto", progress=None):
+    """Whole-image SR of one uint8 RGB photo with the given SR weight values -> uint8 RGB at x4.
+
+    The one entry point for whole-photo SR (test.py, enhance.py, app.py). ``progress`` (optional) is
+    called as ``progress(i, n)`` after tile i of n (n = 1 when the photo runs whole).
+    """
+    check_backend(backend)
+    height, width = image.shape[:2]
+    size = resolve_tile(tile, height, width)
+    whole = size == 0 or (size >= height and size >= width)
+    total = 1 if whole else sum(1 for _ in tile_grid(height, width, size, tile_pad))
+    done = []
+
+    def tick():
+        done.append(1)
+        if progress is not None:
+            progress(len(done), total)
+
+    out = super_resolve(lambda x: adapter.forward(weights, x), to_float(image), tile, tile_pad, progress=tick)
+    if whole:
+        tick()
+    return to_uint8(out)
 
 
 @dataclasses.dataclass
@@ -84,10 +118,10 @@ def run_folder(cfg, log=None):
             else:
                 weights, losses = adapter.adapt(base, to_float(faces.lq), to_float(faces.hq), cfg.fine_tune_num)
                 bar.set_postfix_str(f"{name}: {len(faces.used)} face(s), loss {losses[0]:.4f}->{losses[-1]:.4f}")
-        out = super_resolve(lambda x, w=weights: adapter.forward(w, x), to_float(image), cfg.tile, cfg.tile_pad)
+        out = super_resolve_photo(adapter, weights, image, cfg.tile, cfg.tile_pad)
         out_path = os.path.join(cfg.output_dir, name + ".png")
         try:
-            write_rgb(out_path, to_uint8(out))
+            write_rgb(out_path, out)
         except MetaF2NError as e:
             log(f"error: {e}")
             summary.failed.append(path)

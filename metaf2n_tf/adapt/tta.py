@@ -72,10 +72,11 @@ class Adapter:
         """The loaded SR weights as a list of tensors (a snapshot: later adaptation never changes them)."""
         return [tf.convert_to_tensor(v.value) for v in self.sr_model.trainable_variables]
 
-    def adapt(self, weights, lq, hq, steps):
+    def adapt(self, weights, lq, hq, steps, progress=None):
         """``steps`` gradient steps on (lq [N,h,w,3], hq [N,4h,4w,3]) in [0,1]; returns (weights, losses).
 
-        ``losses`` holds the face loss before each step and after the last one.
+        ``losses`` holds the face loss before each step and after the last one. ``progress`` (optional)
+        is called as ``progress(i, steps)`` after step i (1-based).
         """
         lq = tf.convert_to_tensor(lq, tf.float32)
         hq = tf.convert_to_tensor(hq, tf.float32)
@@ -88,6 +89,8 @@ class Adapter:
             else:
                 weights, state, loss = self._adam(weights, state, lq, hq, mask)
             losses.append(float(loss))
+            if progress is not None:
+                progress(len(losses), steps)
         if steps:
             losses.append(float(self._loss(weights, lq, hq, mask)))
         return weights, losses
