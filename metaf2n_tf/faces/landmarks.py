@@ -22,11 +22,16 @@ error by less than 0.1 %.
 Points are (x, y) in the pixels of the input image: x = 0 is the left edge of the first column, as
 ``cv2.circle`` and DMDNet's boxes read them.
 """
+import os
+import sys
+
 import cv2
 import numpy as np
 import tensorflow as tf
+from tqdm import tqdm
 
-from metaf2n_tf.errors import InputError
+from metaf2n_tf.data.images import read_rgb
+from metaf2n_tf.errors import ConfigError, InputError, MetaF2NError
 from metaf2n_tf.models.face_landmark68 import INPUT_SIZE, POINTS
 from metaf2n_tf.weights.face_landmark68 import load_face_landmark68
 
@@ -147,3 +152,53 @@ def detect_landmarks(faces, sources=None):
     for p, face, source in zip(points, faces, sources):
         check_landmarks(p, *np.shape(face)[:2], source)
     return points
+
+
+# ---------------------------------------------------------------- landmark files
+
+def format_landmarks(points):
+    """Upstream's landmark file text: 68 lines ``x y`` with three decimals."""
+    return "".join(f"{x:.3f} {y:.3f}\n" for x, y in np.asarray(points, np.float64))
+
+
+def detect_folder(input_dir, output_dir, program="detect_landmarks.py", batch=16):
+    """Writes ``{output_dir}/{file name}.txt`` (see :func:`format_landmarks`) for every image file of
+    ``input_dir``, in the image's own pixels; returns (written, failed) counts.
+
+    An unreadable image or one without plausible landmarks is one line ``program: message`` on stderr;
+    the others go on.
+    """
+    if not os.path.isdir(input_dir):
+        raise ConfigError(f"{input_dir}: --input_dir not found (expected a folder of aligned faces)")
+    paths = sorted(os.path.join(input_dir, e) for e in os.listdir(input_dir)
+                   if os.path.isfile(os.path.join(input_dir, e)))
+    if not paths:
+        raise ConfigError(f"{input_dir}: no files in --input_dir")
+    os.makedirs(output_dir, exist_ok=True)
+    detector = default_detector()
+    written = failed = 0
+
+    def report(error):
+        nonlocal failed
+        tqdm.write(f"{program}: {error}", file=sys.stderr)
+        failed += 1
+
+    with tqdm(total=len(paths), desc=program, unit="face", file=sys.stderr) as progress:
+        for start in range(0, len(paths), batch):
+            faces, names = [], []
+            for path in paths[start:start + batch]:
+                try:
+                    faces.append(check_face(read_rgb(path), path))
+                    names.append(path)
+                except MetaF2NError as e:
+                    report(e)
+            for path, face, points in zip(names, faces, detector.detect_batch(faces, names)):
+                try:
+                    check_landmarks(points, *face.shape[:2], path)
+                    with open(os.path.join(output_dir, os.path.basename(path) + ".txt"), "w", encoding="utf-8") as f:
+                        f.write(format_landmarks(points))
+                    written += 1
+                except MetaF2NError as e:
+                    report(e)
+            progress.update(len(paths[start:start + batch]))
+    return written, failed
