@@ -122,7 +122,7 @@ def restored_crop(restorer, lq_rgb, alignment, box):
     """The x4 crop of ``box`` after a network restorer: align, restore, warp back.
 
     Where the aligned square does not reach the crop, the bicubic x4 photo fills in (the original left
-    those pixels black, SPEC §15.9), blended by the warp's coverage.
+    those pixels black), blended by the warp's coverage.
     """
     face = warp_to_face(lq_rgb, alignment)
     restored = np.asarray(restorer.restore_aligned(face))
