@@ -8,18 +8,21 @@ time, then in batches of ``--batch``, and prints the medians of three runs. Goal
 On upstream DMDNet's 117 reference faces, tools/measure_landmarks.py also times them and measures the
 accuracy against FAN.
 """
+import os
 import statistics
 import sys
 import time
 
-import metaf2n_tf  # noqa: F401  (imports TensorFlow quietly)
-from absl import flags
-from skimage import data
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from metaf2n_tf.cli import parse_flags
-from metaf2n_tf.errors import MetaF2NError
-from metaf2n_tf.faces import align, detect
-from metaf2n_tf.faces.landmarks import LandmarkDetector
+import metaf2n_tf  # noqa: E402,F401  (imports TensorFlow quietly)
+from absl import flags  # noqa: E402
+from skimage import data  # noqa: E402
+
+from metaf2n_tf.cli import parse_flags  # noqa: E402
+from metaf2n_tf.errors import MetaF2NError  # noqa: E402
+from metaf2n_tf.faces import align, detect  # noqa: E402
+from metaf2n_tf.faces.landmarks import LandmarkDetector  # noqa: E402
 
 PROGRAM = "bench_landmarks.py"
 
