@@ -7,9 +7,9 @@ For every photo in ``--input_dir``: RetinaFace finds the faces; each face is cro
 ``OUT/Face_HQ/{name}_{i}.png``; ``OUT/faces.json`` records every face (box, score, landmarks, affine
 matrices) and every photo without faces or with errors. ``--restorer``: ``gt`` (ground-truth photos,
 synthetic sets), ``none`` (bicubic x4), ``gpen`` / ``dmdnet`` (user-supplied weights; ``gpen`` is the
-original's; ``dmdnet`` also needs ``--dmdnet_landmarks``, the 68 landmarks of the aligned 512 face,
-since no 68-point detector is available offline). Bad photos are reported in one line each and the
-run goes on; the exit status is 1 then.
+original's; ``dmdnet`` detects the 68 landmarks of every aligned face offline, or takes one landmark
+file of the aligned 512 template frame for all faces with ``--dmdnet_landmarks``). Bad photos are
+reported in one line each and the run goes on; the exit status is 1 then.
 """
 import os
 import sys
@@ -22,7 +22,7 @@ from metaf2n_tf.data.images import read_rgb
 from metaf2n_tf.devices import select_gpus
 from metaf2n_tf.cli import parse_flags as parse_flags_into
 from metaf2n_tf.cli import run_main
-from metaf2n_tf.errors import ConfigError, MetaF2NError
+from metaf2n_tf.errors import ConfigError, InputError, MetaF2NError
 from metaf2n_tf.faces import align, detect, pairs, restore
 
 PROGRAM = "generate_test_faces.py"
@@ -42,7 +42,8 @@ def define_flags():
     flags.DEFINE_string("gpen_weights", None, "GPEN-BFR-512 weights for --restorer gpen", flag_values=fv)
     flags.DEFINE_string("dmdnet_weights", None, "DMDNet weights for --restorer dmdnet", flag_values=fv)
     flags.DEFINE_string("dmdnet_landmarks", None,
-                        "--restorer dmdnet: 68 landmarks ('x y' lines) of the aligned 512 face, used for every face",
+                        "--restorer dmdnet: 68 landmarks ('x y' lines) of the aligned 512 face, used for every "
+                        "face instead of detecting each face's own",
                         flag_values=fv)
     flags.DEFINE_float("score_threshold", 0.9, "minimum face score, in [0.5, 1]", flag_values=fv)
     flags.DEFINE_string("gpu", "0", "GPU ids to use, e.g. '0'; '' or '-1' for CPU", flag_values=fv)
@@ -71,7 +72,10 @@ def process_photo(path, name, restorer, output_dir, score_threshold):
     faces = detect.detect_faces(lq, score_threshold)
     needs_gt = faces and isinstance(restorer, restore.GroundTruthRestorer)
     gt = restorer.read_gt(path, lq.shape) if needs_gt else None
-    face_pairs = pairs.make_face_pairs(lq, faces, restorer, gt)
+    try:
+        face_pairs = pairs.make_face_pairs(lq, faces, restorer, gt)
+    except InputError as e:  # e.g. a face where DMDNet's landmarks are implausible: name the photo
+        raise InputError(str(e) if path in str(e) else f"{path}: {e}") from None
     entry["faces"] = pairs.write_face_pairs(output_dir, name, face_pairs)
     entry["status"] = "ok" if face_pairs else "no face"
     return entry
@@ -81,10 +85,7 @@ def run(fv):
     """Processes every photo of ``--input_dir``; returns the faces.json summary."""
     weights = {"gpen": fv.gpen_weights, "dmdnet": fv.dmdnet_weights}.get(fv.restorer)
     landmarks = {"dmdnet": fv.dmdnet_landmarks}.get(fv.restorer)
-    if fv.restorer == "dmdnet" and weights and not landmarks:
-        raise ConfigError("--restorer dmdnet: needs --dmdnet_landmarks FILE, the 68 landmarks of the aligned "
-                          "512 face (no offline 68-point detector is available)")
-    restorer = restore.make_restorer(fv.restorer, gt_dir=fv.gt_dir, weights=weights, landmarks=landmarks)
+    restorer = restore.restorer_by_name(fv.restorer, gt_dir=fv.gt_dir, weights=weights, landmarks=landmarks)
     photos = list_photos(fv.input_dir)
     os.makedirs(fv.output_dir, exist_ok=True)
     summary = {

@@ -58,7 +58,7 @@ def bench_pairs(repeats):
     lq = cv2.resize(gt, (128, 128), interpolation=cv2.INTER_AREA)
     faces = detect.detect_faces(lq)
     for name in ("gt", "none"):
-        restorer = restore.GroundTruthRestorer() if name == "gt" else restore.make_restorer(name)
+        restorer = restore.GroundTruthRestorer() if name == "gt" else restore.restorer_by_name(name)
         ms = best_ms(lambda: pairs.make_face_pairs(lq, faces, restorer, gt), repeats)
         print(f"pairs --restorer {name}: {ms:.2f} ms per photo ({len(faces)} face)")
 

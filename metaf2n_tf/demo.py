@@ -22,7 +22,7 @@ from metaf2n_tf.data.images import read_rgb, write_rgb
 from metaf2n_tf.errors import InputError
 from metaf2n_tf.faces.detect import detect_faces
 from metaf2n_tf.faces.pairs import make_face_pairs, write_face_pairs
-from metaf2n_tf.faces.restore import make_restorer
+from metaf2n_tf.faces.restore import restorer_by_name
 from metaf2n_tf.metrics.psnr import psnr
 from metaf2n_tf.metrics.ssim import ssim
 from metaf2n_tf.models.rrdbnet import SCALE
@@ -66,7 +66,7 @@ def prepare(output_dir):
     write_rgb(os.path.join(output_dir, "LQ", NAME + ".png"), lq)
     write_rgb(os.path.join(output_dir, "GT", NAME + ".png"), gt)
     faces = detect_faces(lq)
-    pairs = make_face_pairs(lq, faces, make_restorer("gt", gt_dir=os.path.join(output_dir, "GT")), gt_rgb=gt)
+    pairs = make_face_pairs(lq, faces, restorer_by_name("gt", gt_dir=os.path.join(output_dir, "GT")), gt_rgb=gt)
     write_face_pairs(output_dir, NAME, pairs)
     return gt, lq, faces, pairs
 

@@ -135,11 +135,11 @@ def build_restorer(name, gt_dir=None, gpen_weights=None, dmdnet_weights=None, dm
     if name == "none":
         return None, None
     if name == "gt":
-        return restore.make_restorer("gt", gt_dir=gt_dir), None
+        return restore.restorer_by_name("gt", gt_dir=gt_dir), None
     weights = {"gpen": gpen_weights, "dmdnet": dmdnet_weights}[name]
     if not weights:
         return None, f"--restorer {name}: no weights given, supply {WEIGHTS_HINT[name]}; super-resolving without adaptation"
-    return restore.make_restorer(name, weights=weights, landmarks=dmdnet_landmarks), None
+    return restore.restorer_by_name(name, weights=weights, landmarks=dmdnet_landmarks), None
 
 
 def check_pixels(path, max_pixels, what="photo"):

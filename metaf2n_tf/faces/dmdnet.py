@@ -6,15 +6,16 @@ component boxes (:func:`component_boxes`); the network returns the generic resul
 photos of the same person, the specific one; results are ``clip(y · 0.5 + 0.5, 0, 1) · 255`` written
 by ``cv2.imwrite`` from float, which rounds to nearest (ties to even): rounding, not truncation.
 
-Landmarks come from files, 68 lines ``x y`` in the pixels of the face the network sees (the format
-upstream uses for its references). Upstream detects the LQ landmarks with the ``face_alignment`` FAN
-at run time; that detector's weights are downloaded and are not available offline, so this port reads
-``{image path}.txt`` beside each LQ face, and ``{reference landmark dir}/{reference file name}.txt``
-for references, as upstream does.
+Landmarks come from a file when there is one: 68 lines ``x y`` in the pixels of the face the network
+sees (upstream's format), ``{image path}.txt`` beside an LQ face and ``{reference landmark dir}/{reference
+file name}.txt`` for a reference. Upstream detects the LQ landmarks with the ``face_alignment`` FAN at
+run time, whose weights download; here, where no file is given, the offline face-api.js 68-point net of
+``metaf2n_tf.faces.landmarks`` finds them (:func:`face_landmarks`: ``auto`` = the file when present,
+else detection; ``detect``; ``file``).
 
-In the faces pipeline (``generate_test_faces.py --restorer dmdnet``) every face is warped onto the same
-five-point 512 template, so one landmark file in that frame (``--dmdnet_landmarks``) serves all faces:
-eyes, nose and mouth corners sit where the template puts them, up to the alignment's residual.
+In the faces pipeline (``generate_test_faces.py --restorer dmdnet``) :meth:`DMDNetRestorer.restore_aligned`
+detects the landmarks of every aligned face, unless one landmark file of the 512 template frame
+(``--dmdnet_landmarks``) is given for all faces.
 """
 import os
 
@@ -24,15 +25,17 @@ import tensorflow as tf
 
 from metaf2n_tf.data.images import read_rgb
 from metaf2n_tf.errors import ConfigError, InputError
+from metaf2n_tf.faces import landmarks as face_landmarks68
 from metaf2n_tf.faces.network_range import from_network_uint8
 from metaf2n_tf.models.dmdnet import LOC_ROWS, STRIDES
-from metaf2n_tf.weights.dmdnet import load_dmdnet
+from metaf2n_tf.weights.dmdnet import load_dmdnet, save_h5
 
 FACE_SIZE = 512
 LANDMARK_COUNT = 68
 LANDMARK_RANGE = (8.0, 504.0)  # upstream clips every point to this range before deriving boxes
 MOUTH_LIMIT = 510.0  # and the mouth box's bottom-right corner to this
 MIN_REFERENCES = 2
+LANDMARK_MODES = ("auto", "detect", "file")
 BROW_EYE_POINTS = {"le": list(range(17, 22)) + list(range(36, 42)), "re": list(range(22, 27)) + list(range(42, 48))}
 EYE_POINTS = {"le": list(range(36, 42)), "re": list(range(42, 48))}
 NOSE_POINTS = list(range(29, 36))
@@ -118,6 +121,45 @@ def face_boxes(landmarks_path, height=FACE_SIZE, width=FACE_SIZE):
     return boxes
 
 
+def uses_file(landmark_path, mode):
+    """Whether ``mode`` (one of ``LANDMARK_MODES``) takes the landmarks from ``landmark_path``."""
+    if mode not in LANDMARK_MODES:
+        raise ConfigError(f"--landmarks: got '{mode}', expected one of {', '.join(LANDMARK_MODES)}")
+    return mode == "file" or (mode == "auto" and os.path.isfile(landmark_path))
+
+
+def face_landmarks(faces, image_paths, landmark_paths, mode="auto"):
+    """The 68 landmarks of prepared faces, each from its file or detected, as ``mode`` says.
+
+    Args:
+      faces: uint8 RGB faces (see :func:`prepare_face`).
+      image_paths: their files (named in errors about detected points).
+      landmark_paths: where each one's landmark file is or would be.
+      mode: ``auto`` (the file when it exists, else detection), ``detect`` or ``file``.
+
+    Returns ``[(points [68, 2], source)]``: ``source`` is the landmark file or the image path.
+    Faces without a file are detected in one batch; InputError names the first bad file or face.
+    """
+    found, missing = {}, []
+    for i, (image_path, landmark_path) in enumerate(zip(image_paths, landmark_paths)):
+        if uses_file(landmark_path, mode):
+            found[i] = (read_landmarks(landmark_path), os.fspath(landmark_path))
+        else:
+            missing.append(i)
+    if missing:
+        sources = [f"{image_paths[i]}: detected landmarks" for i in missing]
+        points = face_landmarks68.detect_landmarks([faces[i] for i in missing], sources)
+        found.update({i: (p, s) for i, p, s in zip(missing, points, sources)})
+    return [found[i] for i in range(len(faces))]
+
+
+def checked_boxes(points, face, source):
+    """Component boxes of ``points``, checked against the face's size (InputError naming ``source``)."""
+    boxes = component_boxes(points)
+    check_boxes(boxes, *np.shape(face)[:2], source)
+    return boxes
+
+
 # ---------------------------------------------------------------- faces in and out
 
 def prepare_face(rgb, source="face"):
@@ -159,19 +201,24 @@ class DMDNetRestorer:
 
     Args:
         weights_path: the weights file.
-        aligned_landmarks: a 68-point landmark file of the 512 aligned-face frame, used by
-            :meth:`restore_aligned` for every face of the faces pipeline (which has no per-face landmarks).
+        aligned_landmarks: optional 68-point landmark file of the 512 aligned-face frame, used by
+            :meth:`restore_aligned` for every face instead of detecting each face's landmarks.
 
     Attributes:
         size: the aligned face side, 512.
         model: the Keras ``DMDNet`` (run eagerly: as fast as a traced graph here, without the trace).
+        arch: the builder's arguments read from the weights.
     """
 
     size = FACE_SIZE
 
     def __init__(self, weights_path, aligned_landmarks=None):
-        self.model = load_dmdnet(weights_path)
+        self.model, self.arch = load_dmdnet(weights_path)
         self.aligned_boxes = None if aligned_landmarks is None else face_boxes(aligned_landmarks)
+
+    def save_weights(self, path):
+        """Writes the loaded weights in the project's ``.h5`` format."""
+        save_h5(path, self.model, self.arch)
 
     def specific_dictionary(self, references):
         """The specific dictionary of ``references``: a list of (uint8 RGB face, [4, 4] boxes), >= 2 of them."""
@@ -196,13 +243,17 @@ class DMDNetRestorer:
         return from_network_uint8(generic[0].numpy(), "round"), with_specific
 
     def restore_aligned(self, face):
-        """Faces-pipeline entry: one aligned 512 face (uint8 RGB) -> generic restoration (uint8 RGB)."""
-        if self.aligned_boxes is None:
-            raise ConfigError("restorer dmdnet: needs the 68 landmarks of the aligned face "
-                              "(--dmdnet_landmarks FILE); no offline 68-point detector is available")
+        """Faces-pipeline entry: one aligned 512 face (uint8 RGB) -> generic restoration (uint8 RGB).
+
+        The boxes come from the template landmark file when one was given, else from the face's own
+        detected landmarks (InputError when none plausible are found).
+        """
         face = np.asarray(face)
         expected = (self.size, self.size, 3)
         if face.dtype != np.uint8 or face.shape != expected:
             raise InputError(f"aligned face: got {face.dtype} {face.shape}, expected uint8 {expected}")
-        return self.restore(face, self.aligned_boxes)[0]
-
+        boxes = self.aligned_boxes
+        if boxes is None:
+            source = "aligned face: detected landmarks"
+            boxes = checked_boxes(face_landmarks68.detect_landmarks([face], [source])[0], face, source)
+        return self.restore(face, boxes)[0]

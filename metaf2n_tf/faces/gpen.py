@@ -7,7 +7,7 @@ channels reversed back when ``flip``. GPEN-BFR-512 restores the 512² test faces
 makes the training labels from 256² bicubic-upsized LQ faces (not clamped before the network).
 
 The network always sees RGB. ``flip=False`` (the default) is RGB in, RGB out, as in the data
-generator and in ``make_restorer('gpen', ...)``; ``flip=True`` is BGR in, BGR out, for arrays
+generator and in ``restorer_by_name('gpen', ...)``; ``flip=True`` is BGR in, BGR out, for arrays
 read with OpenCV, as in the original ``generate_test_faces.py``.
 """
 import numpy as np
@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from metaf2n_tf.errors import InputError
 from metaf2n_tf.faces.network_range import from_network_uint8
-from metaf2n_tf.weights.gpen import load_gpen
+from metaf2n_tf.weights.gpen import load_gpen, save_h5
 
 
 def to_network(images01):
@@ -40,6 +40,10 @@ class GPENRestorer:
         self._forward = tf.function(
             self.model, input_signature=[tf.TensorSpec([None, self.size, self.size, 3], tf.float32)]
         )
+
+    def save_weights(self, path):
+        """Writes the loaded weights in the project's ``.h5`` format."""
+        save_h5(path, self.model, self.arch)
 
     def restore_aligned(self, face):
         """Restores one aligned face: uint8 [size, size, 3] (RGB, or BGR with ``flip``) -> same."""

@@ -54,7 +54,7 @@ def make_face_pairs(lq_rgb, faces, restorer, gt_rgb=None):
     Args:
       lq_rgb: the LQ photo, HxWx3 uint8 RGB.
       faces: ``detect.Face`` list (box, score, landmarks), in the photo's pixels.
-      restorer: from ``restore.make_restorer``.
+      restorer: from ``restore.restorer_by_name``.
       gt_rgb: the ground-truth photo (4H x 4W), for the ``gt`` restorer only.
     Returns:
       list of ``FacePair``; a face whose box lies wholly outside the photo is left out (its index unused).

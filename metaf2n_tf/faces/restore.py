@@ -3,7 +3,8 @@
 - ``gt``: the same region of the ground-truth photo (synthetic test sets, ``--gt_dir``); exact, no network.
 - ``none``: bicubic x4 of the LQ photo, for checks (no restoration at all).
 - ``gpen``: GPEN-BFR-512 with user-supplied weights (``metaf2n_tf.faces.gpen``), as in the original.
-- ``dmdnet``: DMDNet with user-supplied weights (``metaf2n_tf.faces.dmdnet``).
+- ``dmdnet``: DMDNet with user-supplied weights (``metaf2n_tf.faces.dmdnet``), each face's 68 landmarks
+  detected offline (or one template landmark file for all faces).
 
 ``gt`` and ``none`` are :class:`CanvasRestorer` objects: they cut the HQ crop from a whole x4 canvas.
 Network restorers expose ``.size`` (aligned face side, 512) and ``.restore_aligned(face_rgb_uint8)``
@@ -121,7 +122,7 @@ def restored_crop(restorer, lq_rgb, alignment, box):
     """The x4 crop of ``box`` after a network restorer: align, restore, warp back.
 
     Where the aligned square does not reach the crop, the bicubic x4 photo fills in (the original left
-    those pixels black, SPEC §15.9), blended by the warp's coverage.
+    those pixels black), blended by the warp's coverage.
     """
     face = warp_to_face(lq_rgb, alignment)
     restored = np.asarray(restorer.restore_aligned(face))
@@ -135,54 +136,47 @@ def restored_crop(restorer, lq_rgb, alignment, box):
     return np.clip(np.rint(pixels + (1.0 - coverage) * fill), 0, 255).astype(np.uint8)
 
 
-def _gpen(weights):
-    from metaf2n_tf.faces.gpen import GPENRestorer
-
-    return GPENRestorer(weights)
+NETWORKS = ("gpen", "dmdnet")
 
 
-def _dmdnet(weights, landmarks=None):
+def network_restorer(name, weights, flag="--weights", **options):
+    """The network restorer ``name`` (``gpen`` or ``dmdnet``) on the weights file ``weights``.
+
+    ``flag`` is the option that names the weights (in the error when they are missing); ``options`` go
+    to the restorer (``dmdnet``: ``aligned_landmarks``). Every network restorer has ``size``,
+    ``restore_aligned(face)`` and ``save_weights(path)``.
+    """
+    if name not in NETWORKS:
+        raise ConfigError(f"--restorer: got '{name}', expected one of {', '.join(NETWORKS)}")
+    if not weights:
+        raise ConfigError(f"--restorer {name}: needs {flag} PATH (upstream .pth or converted .h5; "
+                          "no weights ship offline)")
+    if name == "gpen":
+        from metaf2n_tf.faces.gpen import GPENRestorer
+
+        return GPENRestorer(weights, **options)
     from metaf2n_tf.faces.dmdnet import DMDNetRestorer
 
-    return DMDNetRestorer(weights, aligned_landmarks=landmarks)
+    return DMDNetRestorer(weights, **options)
 
 
-_NETWORKS = {"gpen": ("metaf2n_tf.faces.gpen", _gpen), "dmdnet": ("metaf2n_tf.faces.dmdnet", _dmdnet)}
-
-
-def _network_restorer(name, weights, **options):
-    """Builds the network restorer ``name`` on ``weights``; ConfigError when either is missing."""
-    if weights is None:
-        raise ConfigError(f"--restorer {name}: needs weights, pass --{name}_weights PATH (no weights ship offline)")
-    module, build = _NETWORKS[name]
-    try:
-        return build(weights, **options)
-    except ImportError as e:
-        if e.name != module:  # the module exists but something it imports is broken: a bug, show it
-            raise
-        raise ConfigError(
-            f"--restorer {name}: {name.upper()} support is not installed yet ({module} missing); "
-            "use --restorer gt or none"
-        ) from None
-
-
-def make_restorer(name, *, gt_dir=None, weights=None, landmarks=None):
+def restorer_by_name(name, *, gt_dir=None, weights=None, landmarks=None):
     """The restorer named by ``--restorer``: one of ``gt``, ``none``, ``gpen``, ``dmdnet``.
 
     Args:
       name: restorer name.
       gt_dir: folder of ground-truth photos (``gt`` only).
       weights: weights file of a network restorer (``gpen``: GPEN-BFR-512; ``dmdnet``).
-      landmarks: ``dmdnet`` only: 68-point landmark file of the aligned 512 face (the template frame).
+      landmarks: ``dmdnet`` only, optional: one 68-point landmark file of the aligned 512 face (the
+        template frame) for every face; without it each face's landmarks are detected.
     """
-    if name == "dmdnet":
-        return _network_restorer(name, weights, landmarks=landmarks)
     if name == "gt":
         if not gt_dir:
             raise ConfigError(_NEEDS_GT_DIR)
         return GroundTruthRestorer(gt_dir)
     if name == "none":
         return BicubicRestorer()
-    if name in _NETWORKS:
-        return _network_restorer(name, weights)
-    raise ConfigError(f"--restorer: got '{name}', expected one of {', '.join(RESTORERS)}")
+    if name not in NETWORKS:
+        raise ConfigError(f"--restorer: got '{name}', expected one of {', '.join(RESTORERS)}")
+    options = {"aligned_landmarks": landmarks} if name == "dmdnet" and landmarks else {}
+    return network_restorer(name, weights, flag=f"--{name}_weights", **options)

@@ -118,9 +118,9 @@ def build(arch):
         raise WeightsError(f"weights describe an unsupported DMDNet: {e}") from None
 
 
-def save_h5(path, model):
-    """Writes the converted format (see the module docstring)."""
-    return h5.write_h5(path, get_dmdnet_weights(model), FORMAT, model_arch(model))
+def save_h5(path, model, arch):
+    """Writes the converted format (see the module docstring); same signature as ``weights.gpen.save_h5``."""
+    return h5.write_h5(path, get_dmdnet_weights(model), FORMAT, {name: arch[name] for name in ARCH_KEYS})
 
 
 def model_arch(model):
@@ -130,7 +130,8 @@ def model_arch(model):
 
 
 def load_dmdnet(path):
-    """Loads DMDNet from an upstream ``.pth`` (CPU- or GPU-saved) or a converted ``.h5``; returns the model."""
+    """Loads DMDNet from an upstream ``.pth`` (CPU- or GPU-saved) or a converted ``.h5``; returns
+    ``(model, arch)``, as ``weights.gpen.load_gpen`` does."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise WeightsError(f"{path}: file not found")
@@ -138,15 +139,15 @@ def load_dmdnet(path):
         tensors, arch = h5.read_h5(path, FORMAT, ARCH_KEYS, "converted DMDNet weights")
         model = build(arch)
         set_dmdnet_weights(model, tensors, path)
-        return model
-    tensors = state_dict(load_pth(path), path)
-    model = build(arch_from_torch(tensors, path))
-    set_dmdnet_weights(model, torch_to_keras(model, tensors, path), path)
-    return model
+    else:
+        tensors = state_dict(load_pth(path), path)
+        model = build(arch_from_torch(tensors, path))
+        set_dmdnet_weights(model, torch_to_keras(model, tensors, path), path)
+    return model, model_arch(model)
 
 
 def convert_pth(pth_path, h5_path):
     """Converts an upstream DMDNet ``.pth`` to the project's ``.h5``; returns the architecture found."""
-    model = load_dmdnet(pth_path)
-    save_h5(h5_path, model)
-    return model_arch(model)
+    model, arch = load_dmdnet(pth_path)
+    save_h5(h5_path, model, arch)
+    return arch

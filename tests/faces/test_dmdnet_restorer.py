@@ -1,9 +1,10 @@
-"""The ``dmdnet`` restorer: landmark files, component boxes, restore_faces.py
-(generic and specific list lines) and generate_test_faces.py.
+"""The ``dmdnet`` restorer: landmark files, component boxes, restore_faces.py (generic and specific list
+lines, with landmark files or detected landmarks) and generate_test_faces.py.
 
 References: boxes computed by hand from landmark sets built for easy arithmetic; the NumPy DMDNet of
 ``tests.models.test_dmdnet`` for the restored faces and panels (the output rounding is checked against
-``cv2.imwrite``'s in ``tests/faces/test_network_range.py``).
+``cv2.imwrite``'s in ``tests/faces/test_network_range.py``). Detected landmarks are checked against
+independent points in ``tests/faces/test_landmarks.py``; here, that the restorer uses them.
 """
 import cv2
 import h5py
@@ -154,23 +155,36 @@ def reference_restore(sd, face, boxes, refs=()):
             for o in outs]
 
 
+# One case restored by the NumPy DMDNet once (about 25 s of CPU): face 3, its landmarks moved by (3, 2),
+# references 30 and 31 with their landmarks moved by (0, 0) and (4, -6).
+CASE_SHIFT, REF_SHIFTS = (3, 2), ((0, 0), (4, -6))
+
+
+@pytest.fixture(scope="module")
+def case(tiny):
+    """(face, boxes, refs, NumPy generic, NumPy specific)."""
+    face, boxes = smooth_face(3), f.component_boxes(synthetic_landmarks(CASE_SHIFT))
+    refs = [(smooth_face(30 + i), f.component_boxes(synthetic_landmarks(s))) for i, s in enumerate(REF_SHIFTS)]
+    return (face, boxes, refs, *reference_restore(tiny[1], face, boxes, refs))
+
+
 def assert_close_uint8(got, expected):
     levels = np.abs(got.astype(int) - expected.astype(int))
     assert levels.max() <= 1 and (levels > 0).mean() < 0.01
 
 
-def test_restore_faces_dmdnet_list(tiny, tmp_path, capsys):
-    path, sd, _ = tiny
+def test_restore_faces_dmdnet_list(tiny, case, tmp_path, capsys):
+    path, _, restorer = tiny
+    lq, _, _, expected_g, expected_s = case
     faces, refs_img, refs_lm = tmp_path / "faces", tmp_path / "refs" / "img", tmp_path / "refs" / "ldmk"
-    lq_a, lq_b = smooth_face(10), smooth_face(11)
-    write_rgb(faces / "a.png", lq_a)
-    write_landmarks(faces / "a.png.txt", synthetic_landmarks())
-    write_rgb(faces / "b.v2.png", lq_b)
-    write_landmarks(faces / "b.v2.png.txt", synthetic_landmarks((6, -4)))
-    write_rgb(faces / "c.png", lq_a)  # no landmark file
+    write_rgb(faces / "a.png", lq)
+    write_landmarks(faces / "a.png.txt", synthetic_landmarks(CASE_SHIFT))
+    write_rgb(faces / "b.v2.png", lq)
+    write_landmarks(faces / "b.v2.png.txt", synthetic_landmarks(CASE_SHIFT))
+    write_rgb(faces / "c.png", lq)  # no landmark file
     refs_lm.mkdir(parents=True)
-    for i, shift in enumerate(((0, 0), (-5, 3))):
-        write_rgb(refs_img / f"{i}.png", smooth_face(20 + i))
+    for i, shift in enumerate(REF_SHIFTS):
+        write_rgb(refs_img / f"{i}.png", smooth_face(30 + i))
         write_landmarks(refs_lm / f"{i}.png.txt", synthetic_landmarks(shift))
     one_ref = tmp_path / "one_ref"
     write_rgb(one_ref / "0.png", smooth_face(20))
@@ -179,7 +193,8 @@ def test_restore_faces_dmdnet_list(tiny, tmp_path, capsys):
     (tmp_path / "list.txt").write_text("\n".join(lines) + "\n")
     out = tmp_path / "out"
     rc = restore_faces.main(["--restorer", "dmdnet", "--weights", str(path), "-s", str(tmp_path / "list.txt"),
-                             "-d", str(out), "--check", "--save_weights", str(tmp_path / "w.h5"), "--gpu", ""])
+                             "-d", str(out), "--check", "--save_weights", str(tmp_path / "w.h5"), "--gpu", "",
+                             "--landmarks", "file"])
     err = capsys.readouterr().err
     assert rc == 1 and "wrote 2 face(s)" in err and "3 with errors" in err
     assert "c.png.txt: landmark file not found" in err
@@ -187,23 +202,61 @@ def test_restore_faces_dmdnet_list(tiny, tmp_path, capsys):
     assert "one_ref: got 1 reference(s), expected at least 2" in err
     assert sorted(p.name for p in out.iterdir()) == ["a_G.png", "b_GS.png"]
     check = read_rgb(faces / "TmpCheckLQLandmarks" / "a.png")
-    x, y = (int(v) for v in synthetic_landmarks()[40])  # a landmark: a green dot over the face
+    x, y = (int(v) for v in synthetic_landmarks(CASE_SHIFT)[40])  # a landmark: a green dot over the face
     np.testing.assert_array_equal(check[y, x], [0, 255, 0])
     with h5py.File(tmp_path / "w.h5", "r") as weights:
         assert weights.attrs["format"] == "metaf2n_tf-dmdnet-v1" and len(weights.keys()) == len(tiny[1])
 
-    # The panels: the LQ face, then the NumPy DMDNet's results (boxes: see test_component_boxes_hand_computed).
+    # The panels: the LQ face, then the NumPy DMDNet's results on the same landmarks.
     a = read_rgb(out / "a_G.png")
     assert a.shape == (512, 1024, 3)
-    np.testing.assert_array_equal(a[:, :512], lq_a)
-    assert_close_uint8(a[:, 512:], reference_restore(sd, lq_a, f.component_boxes(synthetic_landmarks()))[0])
+    np.testing.assert_array_equal(a[:, :512], lq)
+    assert_close_uint8(a[:, 512:], expected_g)
     b = read_rgb(out / "b_GS.png")
     assert b.shape == (512, 1536, 3)
-    refs = [(smooth_face(20 + i), f.component_boxes(synthetic_landmarks(s))) for i, s in enumerate(((0, 0), (-5, 3)))]
-    generic, specific = reference_restore(sd, lq_b, f.component_boxes(synthetic_landmarks((6, -4))), refs)
-    np.testing.assert_array_equal(b[:, :512], lq_b)
-    assert_close_uint8(b[:, 512:1024], generic)
-    assert_close_uint8(b[:, 1024:], specific)
+    np.testing.assert_array_equal(b[:, :512], lq)
+    assert_close_uint8(b[:, 512:1024], expected_g)
+    assert_close_uint8(b[:, 1024:], expected_s)
+
+
+def test_restore_faces_dmdnet_detects_missing_landmarks(tiny, aligned_astronaut, tmp_path, capsys):
+    """No P.txt, no reference landmark folder: every face's landmarks are detected (``--landmarks auto``)."""
+    from metaf2n_tf.faces.landmarks import detect_landmarks
+
+    path, _, restorer = tiny
+    face = aligned_astronaut[0]
+    mirrored = np.ascontiguousarray(face[:, ::-1])
+    faces, refs_img = tmp_path / "faces", tmp_path / "refs"
+    write_rgb(faces / "astro.png", face)
+    write_rgb(faces / "noise.png", np.random.default_rng(0).integers(0, 256, (512, 512, 3), dtype=np.uint8))
+    write_rgb(refs_img / "0.png", face)
+    write_rgb(refs_img / "1.png", mirrored)
+    (tmp_path / "list.txt").write_text(f"{faces / 'noise.png'}\n{faces / 'astro.png'}\t{refs_img}\t{tmp_path / 'no_ldmk'}\n")
+    out = tmp_path / "out"
+    rc = restore_faces.main(["--restorer", "dmdnet", "--weights", str(path), "-s", str(tmp_path / "list.txt"),
+                             "-d", str(out), "--check", "--gpu", ""])
+    err = capsys.readouterr().err
+    assert rc == 1 and "wrote 1 face(s)" in err and "1 with errors" in err
+    assert "noise.png: detected landmarks: no plausible landmarks found" in err
+    assert sorted(p.name for p in out.iterdir()) == ["astro_GS.png"]
+
+    points, ref_points = detect_landmarks([face]), detect_landmarks([face, mirrored])
+    check = read_rgb(faces / "TmpCheckLQLandmarks" / "astro.png")
+    x, y = (int(v) for v in points[0][30])  # the detected nose tip: a green dot
+    np.testing.assert_array_equal(check[y, x], [0, 255, 0])
+    # That the detected points were used; the restorer's numbers are pinned to the NumPy DMDNet above.
+    refs = [(r, f.component_boxes(p)) for r, p in zip((face, mirrored), ref_points)]
+    generic, specific = restorer.restore(face, f.component_boxes(points[0]), restorer.specific_dictionary(refs))
+    panels = read_rgb(out / "astro_GS.png")
+    np.testing.assert_array_equal(panels[:, :512], face)
+    np.testing.assert_array_equal(panels[:, 512:1024], generic)
+    np.testing.assert_array_equal(panels[:, 1024:], specific)
+
+    # --landmarks file asks for the files and reports the first one missing.
+    rc = restore_faces.main(["--restorer", "dmdnet", "--weights", str(path), "-s", str(tmp_path / "list.txt"),
+                             "-d", str(out), "--landmarks", "file", "--gpu", ""])
+    err = capsys.readouterr().err
+    assert rc == 1 and "noise.png.txt: landmark file not found" in err and "astro.png.txt: landmark file not found" in err
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -220,13 +273,10 @@ def test_restore_faces_dmdnet_user_errors(tmp_path, capsys, argv, message):
     assert rc == 2 and err.startswith("restore_faces.py: ") and message in err and "\n" not in err
 
 
-def test_restorer_specific_matches_reference(tiny):
-    _, sd, restorer = tiny
-    face = smooth_face(3)
-    boxes = f.component_boxes(synthetic_landmarks((3, 2)))
-    refs = [(smooth_face(30 + i), f.component_boxes(synthetic_landmarks(s))) for i, s in enumerate(((0, 0), (4, -6)))]
+def test_restorer_specific_matches_reference(tiny, case):
+    restorer = tiny[2]
+    face, boxes, refs, expected_g, expected_s = case
     generic, specific = restorer.restore(face, boxes, restorer.specific_dictionary(refs))
-    expected_g, expected_s = reference_restore(sd, face, boxes, refs)
     assert_close_uint8(generic, expected_g)
     assert_close_uint8(specific, expected_s)
     assert np.abs(expected_s - expected_g).max() >= 1  # the references change the face
@@ -234,15 +284,18 @@ def test_restorer_specific_matches_reference(tiny):
         restorer.specific_dictionary(refs[:1])
 
 
-def test_restore_aligned_needs_template_landmarks(tiny, tmp_path):
-    _, sd, restorer = tiny
-    with pytest.raises(ConfigError, match="--dmdnet_landmarks"):
-        restorer.restore_aligned(smooth_face(1))
-    write_landmarks(tmp_path / "template.txt", synthetic_landmarks())
+def test_restore_aligned_detects_or_uses_the_template(tiny, case, aligned_astronaut, tmp_path):
+    from metaf2n_tf.faces.landmarks import detect_landmarks
+
+    restorer = tiny[2]
+    face = aligned_astronaut[0]
+    expected, _ = restorer.restore(face, f.component_boxes(detect_landmarks([face])[0]))  # the boxes used
+    np.testing.assert_array_equal(restorer.restore_aligned(face), expected)
+    with pytest.raises(InputError, match="aligned face: detected landmarks: no plausible landmarks found"):
+        restorer.restore_aligned(np.zeros((512, 512, 3), np.uint8))
+    write_landmarks(tmp_path / "template.txt", synthetic_landmarks(CASE_SHIFT))
     aligned = f.DMDNetRestorer(tiny[0], aligned_landmarks=tmp_path / "template.txt")
-    face = smooth_face(2)
-    expected, _ = reference_restore(sd, face, f.component_boxes(synthetic_landmarks()))
-    assert_close_uint8(aligned.restore_aligned(face), expected)
+    assert_close_uint8(aligned.restore_aligned(case[0]), case[3])  # the NumPy generic result
     with pytest.raises(InputError, match=r"got uint8 \(256, 256, 3\), expected uint8 \(512, 512, 3\)"):
         aligned.restore_aligned(np.zeros((256, 256, 3), np.uint8))
 
@@ -255,10 +308,23 @@ def test_generate_test_faces_with_the_dmdnet_restorer(tiny, tmp_path, capsys):
     write_rgb(lq_dir / "astro.png", cv2.resize(data.astronaut(), (128, 128), interpolation=cv2.INTER_AREA))
     argv = ["--input_dir", str(lq_dir), "--output_dir", str(out), "--restorer", "dmdnet",
             "--dmdnet_weights", str(tiny[0]), "--gpu", ""]
-    assert generate_test_faces.main(argv) == 2
-    err = capsys.readouterr().err
-    assert "needs --dmdnet_landmarks FILE" in err and len(err.strip().splitlines()) == 1
-    write_landmarks(tmp_path / "template.txt", synthetic_landmarks())
-    assert generate_test_faces.main(argv + ["--dmdnet_landmarks", str(tmp_path / "template.txt")]) == 0
+    assert generate_test_faces.main(argv) == 0  # each face's landmarks detected
     face_lq, face_hq = read_rgb(out / "Face_LQ" / "astro_0.png"), read_rgb(out / "Face_HQ" / "astro_0.png")
     assert face_hq.shape == (4 * face_lq.shape[0], 4 * face_lq.shape[1], 3)
+    write_landmarks(tmp_path / "template.txt", synthetic_landmarks())
+    assert generate_test_faces.main(argv + ["--dmdnet_landmarks", str(tmp_path / "template.txt")]) == 0
+    with_template = read_rgb(out / "Face_HQ" / "astro_0.png")
+    assert with_template.shape == face_hq.shape and np.abs(with_template.astype(int) - face_hq).max() > 0
+    capsys.readouterr()
+
+
+def test_landmark_modes(tmp_path):
+    write_landmarks(tmp_path / "a.png.txt", synthetic_landmarks())
+    assert f.uses_file(tmp_path / "a.png.txt", "auto") and f.uses_file(tmp_path / "a.png.txt", "file")
+    assert not f.uses_file(tmp_path / "a.png.txt", "detect") and not f.uses_file(tmp_path / "b.png.txt", "auto")
+    assert f.uses_file(tmp_path / "b.png.txt", "file")  # then reading it reports the missing file
+    with pytest.raises(ConfigError, match="--landmarks: got 'always', expected one of auto, detect, file"):
+        f.uses_file(tmp_path / "a.png.txt", "always")
+    [(points, source)] = f.face_landmarks([smooth_face(0)], ["a.png"], [tmp_path / "a.png.txt"], "auto")
+    np.testing.assert_allclose(points, synthetic_landmarks(), atol=5e-4)
+    assert source == str(tmp_path / "a.png.txt")

@@ -71,7 +71,7 @@ def test_none_restorer_needs_no_gt(photos):
 
 @pytest.mark.parametrize("args, message", [
     (["--restorer", "gt"], "needs --gt_dir"),
-    (["--restorer", "gpen"], "pass --gpen_weights"),
+    (["--restorer", "gpen"], "needs --gpen_weights"),
     (["--restorer", "codeformer"], "restorer"),
     (["--score_threshold", "0.2"], "expected a value in [0.5, 1]"),
     (["--no_such_flag"], "no_such_flag"),

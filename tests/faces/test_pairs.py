@@ -56,7 +56,7 @@ def test_faces_touching_or_leaving_the_border(astronaut, astronaut_lq):
 def test_none_restorer_is_the_bicubic_photo(astronaut_lq):
     whole = cv2.resize(astronaut_lq, (512, 512), interpolation=cv2.INTER_CUBIC)
     faces = [_face([40.0, 12.0, 70.0, 50.0], (35, 10))]
-    got = pairs.make_face_pairs(astronaut_lq, faces, restore.make_restorer("none"))
+    got = pairs.make_face_pairs(astronaut_lq, faces, restore.restorer_by_name("none"))
     np.testing.assert_array_equal(got[0].hq, whole[48:204, 160:284])
 
 

@@ -410,7 +410,7 @@ def tiny(tmp_path_factory):
     sd = random_state_dict(**TINY, seed=1)
     path = tmp_path_factory.mktemp("dmdnet") / "tiny.pth"
     pth_writer.save(sd, path)
-    return sd, load_dmdnet(path)
+    return sd, load_dmdnet(path)[0]
 
 
 def test_generic_and_specific_from_pth_match_reference(tiny):

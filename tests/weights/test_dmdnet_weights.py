@@ -52,7 +52,9 @@ def test_arch_is_read_from_the_state_dict(tiny):
 
 def test_every_entry_is_loaded_and_h5_holds_keras_layouts(tiny, tmp_path):
     path, sd = tiny
-    assert_loaded(load_dmdnet(path), sd)  # 1014-style table: weights, u, v, dictionaries
+    model, arch = load_dmdnet(path)
+    assert arch == {"ngf": 8, "entries": 5, "eye_size": 80, "mouth_size": 110}  # the tiny fixture's builder arguments
+    assert_loaded(model, sd)  # 1014-style table: weights, u, v, dictionaries
     h5_path = tmp_path / "tiny.h5"
     assert convert_pth(path, h5_path) == {"ngf": 8, "entries": 5, "eye_size": 80, "mouth_size": 110}
     with h5py.File(h5_path, "r") as f:
@@ -62,7 +64,7 @@ def test_every_entry_is_loaded_and_h5_holds_keras_layouts(tiny, tmp_path):
                                       sd["E_lq.res1.Res.2.weight_orig"].transpose(2, 3, 1, 0))
         np.testing.assert_array_equal(f["mo_128_mem_value"][()], sd["mo_128_mem_value"].transpose(0, 2, 3, 1))
         np.testing.assert_array_equal(f["up4.4.weight_v"][()], sd["up4.4.weight_v"])
-    assert_loaded(load_dmdnet(h5_path), sd)
+    assert_loaded(load_dmdnet(h5_path)[0], sd)
 
 
 class _GPUPickler(pth_writer._Pickler):
@@ -80,7 +82,7 @@ def test_gpu_saved_files_load_on_cpu(tiny, tmp_path, monkeypatch, legacy):
     path = tmp_path / "gpu.pth"
     pth_writer.save(sd, path, legacy=legacy)
     assert b"cuda:0" in path.read_bytes()
-    assert_loaded(load_dmdnet(path), sd)
+    assert_loaded(load_dmdnet(path)[0], sd)
 
 
 def _drop(sd, key):

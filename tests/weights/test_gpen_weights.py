@@ -234,7 +234,7 @@ def test_restore_faces_user_errors(tmp_path, capsys, argv, message):
 
 
 def test_generate_test_faces_with_the_gpen_restorer(tiny, tmp_path):
-    """The faces pipeline's ``make_restorer('gpen', weights=...)`` runs this restorer end to end."""
+    """The faces pipeline's ``restorer_by_name('gpen', weights=...)`` runs this restorer end to end."""
     import generate_test_faces
     from skimage import data
 
