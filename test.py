@@ -5,10 +5,9 @@
 """
 import sys
 
-import metaf2n_tf  # noqa: F401  (imports TensorFlow quietly)
+import metaf2n_tf  # noqa: F401  (TensorFlow, when something needs it, is imported quietly)
 import config
 from metaf2n_tf.adapt.run import run_folder
-from metaf2n_tf.devices import select_gpus
 from metaf2n_tf.errors import MetaF2NError
 
 
@@ -16,7 +15,6 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     try:
         cfg = config.parse_test(argv)
-        select_gpus(cfg.adapt.gpu)
         summary = run_folder(cfg.adapt)
     except MetaF2NError as e:
         print(f"test.py: {e}", file=sys.stderr)

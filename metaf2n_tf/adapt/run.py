@@ -8,10 +8,10 @@ import zlib
 import numpy as np
 from tqdm import tqdm
 
+from metaf2n_tf.adapt.backend import make_sr, values_to_tensors
 from metaf2n_tf.adapt.face_pairs import load_face_patches
-from metaf2n_tf.adapt.tiling import super_resolve
-from metaf2n_tf.adapt.tta import Adapter
 from metaf2n_tf.data.images import read_rgb, to_float, to_uint8, write_rgb
+from metaf2n_tf.devices import select_gpus
 from metaf2n_tf.errors import InputError, MetaF2NError
 from metaf2n_tf.weights.sources import build_models, read_weights
 
@@ -52,13 +52,25 @@ def image_rng(seed, name):
 
 
 def run_folder(cfg, log=None):
-    """Runs test-time adaptation + SR over ``cfg.input_dir`` (an ``AdaptConfig``); returns a RunSummary."""
+    """Runs test-time adaptation + SR over ``cfg.input_dir`` (an ``AdaptConfig``); returns a RunSummary.
+
+    Adaptation runs in TensorFlow (it needs gradients); whole-image SR runs on ``cfg.backend`` with the
+    adapted weights passed in memory. With ``fine_tune_num`` 0 and OpenVINO, TensorFlow is never imported.
+    """
     log = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
     inputs = list_inputs(cfg.input_dir)
     prepare_output_dir(cfg.output_dir)
-    sr_model, mask_model = build_models(read_weights(cfg.model_dir))
-    adapter = Adapter(sr_model, mask_model, optimizer=cfg.optimizer, lr=cfg.lr)
-    base = adapter.initial_weights()
+    weights = read_weights(cfg.model_dir)
+    adapter = None
+    if cfg.fine_tune_num > 0 or cfg.backend == "tf":  # TensorFlow is needed: choose its devices first
+        select_gpus(cfg.gpu)
+    if cfg.fine_tune_num > 0:
+        from metaf2n_tf.adapt.tta import Adapter  # imports TensorFlow: only adaptation (or the tf backend) needs it
+
+        adapter = Adapter(*build_models(weights), optimizer=cfg.optimizer, lr=cfg.lr)
+        base = adapter.initial_weights()
+    sr = make_sr(weights, cfg.backend, cfg.gpu, adapter=adapter, log=log)
+    max_memory = cfg.max_memory * 2**30 if cfg.max_memory > 0 else None
     summary = RunSummary([], [], [])
     bar = tqdm(inputs, desc="test.py", unit="img", file=sys.stderr, dynamic_ncols=True)
     for path in bar:
@@ -69,7 +81,7 @@ def run_folder(cfg, log=None):
             log(f"error: {e}")
             summary.failed.append(path)
             continue
-        weights = base
+        adapted = None
         if cfg.fine_tune_num > 0:
             faces = load_face_patches(cfg.face_dir, name, cfg.patch_size, cfg.patch_num_per_img, image_rng(cfg.seed, name))
             for msg in faces.errors:
@@ -82,9 +94,10 @@ def run_folder(cfg, log=None):
                 log(f"warning: {path}: no usable face pairs in {cfg.face_dir}; super-resolved without adaptation")
                 summary.no_faces.append(path)
             else:
-                weights, losses = adapter.adapt(base, to_float(faces.lq), to_float(faces.hq), cfg.fine_tune_num)
+                values, losses = adapter.adapt(base, to_float(faces.lq), to_float(faces.hq), cfg.fine_tune_num)
+                adapted = values_to_tensors(adapter.sr_model, values)
                 bar.set_postfix_str(f"{name}: {len(faces.used)} face(s), loss {losses[0]:.4f}->{losses[-1]:.4f}")
-        out = super_resolve(lambda x, w=weights: adapter.forward(w, x), to_float(image), cfg.tile, cfg.tile_pad)
+        out = sr.super_resolve(to_float(image), adapted, tile=cfg.tile, tile_pad=cfg.tile_pad, max_memory=max_memory)
         out_path = os.path.join(cfg.output_dir, name + ".png")
         try:
             write_rgb(out_path, to_uint8(out))

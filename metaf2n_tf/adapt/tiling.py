@@ -1,43 +1,99 @@
 """Whole-image SR in overlapping tiles, so memory stays bounded for large photos.
 
-Each tile of ``tile`` x ``tile`` LQ pixels is run with ``tile_pad`` extra context pixels on every side
-(clipped at the image border) and only its own region of the output is kept. RRDBNet's receptive
-field is far larger than any practical pad, so tiled output is close to, never exactly, the untiled one.
+Each tile of ``tile`` x ``tile`` LQ pixels is run with ``tile_pad`` extra context pixels on every side and
+only its own region of the output is kept. A tile at the image border takes its missing context from the
+inside instead (its input window is shifted, never clipped), so every tile of a photo has the same input
+shape: OpenVINO compiles one model per photo size, not four. RRDBNet's receptive field is far larger than
+any practical pad, so tiled output is close to, never exactly, the untiled one.
+
+Automatic tiling (``tile`` < 0) picks the largest tile whose estimated peak memory fits a budget (default:
+half of the memory available when the run starts), then evens the tiles out so that none is much smaller
+than the others. The estimate is a per-backend fit of measured peak RSS (benchmarks/bench_memory.py).
 """
+import math
+
 import numpy as np
 
 SCALE = 4
-AUTO_TILE = 256  # LQ pixels; with the default pad 48 a tile runs on at most 352x352 (output 1408x1408)
-AUTO_MAX_PIXELS = 352 * 352  # images up to this many LQ pixels run whole
 DEFAULT_PAD = 48  # tile 64: max 4-5 grey levels off untiled on real crops where pad 32 gives 13-25
+MIN_AUTO_TILE = 32
+
+# Peak RSS of a process running x4plus on an LQ input of n pixels: BASE + PER_PIXEL * n bytes, fitted to
+# benchmarks/bench_memory.py on this project's CPU machine (TensorFlow 2.21, OpenVINO 2026.4), rounded up.
+MEMORY_MODEL = {
+    "tf": (1.5e9, 160e3),
+    "openvino": (1.0e9, 40e3),
+}
 
 
-def resolve_tile(tile, height, width):
-    """``tile`` < 0 means automatic: whole image when small, else ``AUTO_TILE``; 0 disables tiling."""
+def available_memory():
+    """Bytes of memory available now (MemAvailable of /proc/meminfo; physical pages elsewhere)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import os
+
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def estimate_peak(height, width, backend):
+    """Estimated peak RSS in bytes of a process running ``backend`` on one LQ input of height x width."""
+    base, per_pixel = MEMORY_MODEL[backend]
+    return base + per_pixel * height * width
+
+
+def auto_tile(height, width, pad=DEFAULT_PAD, backend="tf", max_memory=None):
+    """The tile for ``tile=-1``: 0 (whole image) when it fits ``max_memory`` bytes, else the largest fitting tile.
+
+    ``max_memory`` None means half of :func:`available_memory`. The tile is then evened out: a 1000-pixel
+    side with a 700 limit gets two tiles of 500, not 700 + 300. Never below ``MIN_AUTO_TILE``.
+    """
+    budget = available_memory() / 2 if max_memory is None else max_memory
+    if estimate_peak(height, width, backend) <= budget:
+        return 0
+    base, per_pixel = MEMORY_MODEL[backend]
+    side = math.isqrt(max(int((budget - base) / per_pixel), 0))  # padded input side that fits
+    limit = max(side - 2 * pad, MIN_AUTO_TILE)
+    return max(math.ceil(n / math.ceil(n / limit)) for n in (height, width))
+
+
+def resolve_tile(tile, height, width, pad=DEFAULT_PAD, backend="tf", max_memory=None):
+    """``tile`` < 0: :func:`auto_tile`; 0: whole image; > 0: as given (0 when it covers the image)."""
     if tile < 0:
-        return 0 if height * width <= AUTO_MAX_PIXELS else AUTO_TILE
+        tile = auto_tile(height, width, pad, backend, max_memory)
+    if tile >= height and tile >= width:
+        return 0
     return tile
 
 
 def tile_grid(height, width, tile, pad):
-    """Yields (in_box, core_box): in_box = padded input region, core_box = the tile's own region.
+    """Yields (in_box, core_box): in_box = the tile's input window, core_box = the tile's own region.
 
-    Boxes are (y0, y1, x0, x1) in LQ pixels, end exclusive.
+    Boxes are (y0, y1, x0, x1) in LQ pixels, end exclusive. Every in_box has the same size,
+    ``min(tile + 2 * pad, height)`` x ``min(tile + 2 * pad, width)``, and contains its core_box.
     """
+    in_h, in_w = min(tile + 2 * pad, height), min(tile + 2 * pad, width)
     for y0 in range(0, height, tile):
         for x0 in range(0, width, tile):
             y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
-            yield (max(y0 - pad, 0), min(y1 + pad, height), max(x0 - pad, 0), min(x1 + pad, width)), (y0, y1, x0, x1)
+            py0 = min(max(y0 - pad, 0), height - in_h)
+            px0 = min(max(x0 - pad, 0), width - in_w)
+            yield (py0, py0 + in_h, px0, px0 + in_w), (y0, y1, x0, x1)
 
 
-def super_resolve(forward, image, tile=-1, tile_pad=DEFAULT_PAD, progress=None):
+def super_resolve(forward, image, tile=-1, tile_pad=DEFAULT_PAD, progress=None, backend="tf", max_memory=None):
     """SR of one image [H, W, 3] float32 in [0, 1] -> [4H, 4W, 3] float32 (unclamped).
 
     ``forward`` maps a batch [1, h, w, 3] to [1, 4h, 4w, 3]. ``progress`` (optional) is called once per tile.
+    ``backend`` and ``max_memory`` (bytes) serve automatic tiling only.
     """
     height, width = image.shape[:2]
-    tile = resolve_tile(tile, height, width)
-    if tile == 0 or (tile >= height and tile >= width):
+    tile = resolve_tile(tile, height, width, tile_pad, backend, max_memory)
+    if tile == 0:
         return np.asarray(forward(image[None]))[0]
     out = np.zeros((height * SCALE, width * SCALE, 3), np.float32)
     for (py0, py1, px0, px1), (y0, y1, x0, x1) in tile_grid(height, width, tile, tile_pad):
