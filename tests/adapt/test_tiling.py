@@ -1,7 +1,11 @@
+import math
+
 import numpy as np
 
 import metaf2n_tf  # noqa: F401
-from metaf2n_tf.adapt.tiling import resolve_tile, super_resolve, tile_grid
+from metaf2n_tf.adapt.tiling import (
+    MEMORY_MODEL, auto_tile, available_memory, estimate_peak, resolve_tile, super_resolve, tile_grid,
+)
 
 
 def _nearest_x4(batch):
@@ -32,7 +36,41 @@ def test_tiles_exact_for_pointwise_and_for_pad_beyond_receptive_field():
     assert np.abs(super_resolve(_box_blur_x4, image, tile=16, tile_pad=0) - whole).max() > 1e-3
 
 
-def test_auto_tile():
-    assert resolve_tile(-1, 100, 100) == 0
-    assert resolve_tile(-1, 1500, 2000) > 0
-    assert resolve_tile(64, 10, 10) == 64 and resolve_tile(0, 5000, 5000) == 0
+def test_resolve_tile():
+    assert resolve_tile(-1, 100, 100, max_memory=8 * 2**30) == 0
+    assert resolve_tile(-1, 1500, 2000, max_memory=8 * 2**30) > 0
+    assert resolve_tile(64, 100, 10) == 64 and resolve_tile(0, 5000, 5000) == 0
+    assert resolve_tile(64, 10, 10) == 0  # one tile covering the image is the whole image
+
+
+def test_every_tile_has_the_same_input_shape_and_holds_its_core():
+    for height, width, tile, pad in ((70, 45, 32, 5), (37, 50, 16, 2), (100, 30, 40, 48), (9, 9, 4, 1)):
+        boxes = list(tile_grid(height, width, tile, pad))
+        shapes = {(py1 - py0, px1 - px0) for (py0, py1, px0, px1), _ in boxes}
+        assert shapes == {(min(tile + 2 * pad, height), min(tile + 2 * pad, width))}
+        for (py0, py1, px0, px1), (y0, y1, x0, x1) in boxes:
+            assert 0 <= py0 <= y0 < y1 <= py1 <= height and 0 <= px0 <= x0 < x1 <= px1 <= width
+            # context on both sides whenever the image has it (a border tile takes it from the inside)
+            assert py0 == 0 or y0 - py0 >= pad
+            assert px0 == 0 or x0 - px0 >= pad
+
+
+def test_auto_tile_fits_the_budget_and_evens_tiles_out():
+    gib = 2**30
+    base, per_pixel = MEMORY_MODEL["openvino"]
+    assert auto_tile(200, 300, 48, "openvino", max_memory=base + per_pixel * 200 * 300) == 0  # fits whole
+    for side in (200, 450, 700):
+        budget = base + per_pixel * side * side
+        tile = auto_tile(1000, 1000, 48, "openvino", max_memory=budget)
+        side = tile + 2 * 48
+        assert 32 <= tile < 1000 and estimate_peak(side, side, "openvino") <= budget
+        # the largest such tile, up to evening out: a few more pixels would not fit or not save a tile
+        limit = math.isqrt(int((budget - base) / per_pixel)) - 2 * 48
+        assert math.ceil(1000 / tile) == math.ceil(1000 / limit)
+    budget = base + per_pixel * 800 * 800  # limit 800 - 96: two tiles of 500, not 704 + 296
+    assert auto_tile(1000, 1000, 48, "openvino", max_memory=budget) == 500
+    tf_tile = auto_tile(1000, 1000, 48, "tf", max_memory=6 * gib)
+    assert tf_tile < auto_tile(1000, 1000, 48, "openvino", max_memory=6 * gib)  # TF needs more per pixel
+    assert auto_tile(5000, 5000, 48, "tf", max_memory=0) == 32  # never below the floor
+    assert resolve_tile(-1, 1000, 1000, 48, "openvino", max_memory=1e15) == 0
+    assert 0 < available_memory() < 2**50
