@@ -17,9 +17,11 @@ def main(argv=None):
     fv = flags.FlagValues()
     flags.DEFINE_string("output_dir", "demo_output", "where the demo writes its photos, faces and results", flag_values=fv)
     flags.DEFINE_string("model_dir", "realesrgan-x4plus", "SR weights (any source test.py takes)", flag_values=fv)
+    flags.DEFINE_enum("backend", "auto", ["auto", "tf", "openvino"], "whole-image SR engine (as test.py --backend)",
+                      flag_values=fv)
     try:
         parse_flags(fv, argv, "demo.py")
-        rows = demo.run(fv.output_dir, fv.model_dir)
+        rows = demo.run(fv.output_dir, fv.model_dir, backend=fv.backend)
     except MetaF2NError as e:
         print(f"demo.py: {e}", file=sys.stderr)
         return 2

@@ -74,8 +74,11 @@ def prepare(output_dir):
     return gt, lq, faces, pairs
 
 
-def run(output_dir, model_dir="realesrgan-x4plus", seed=0):
-    """Runs every setting; prints and returns the table rows; writes comparison.png."""
+def run(output_dir, model_dir="realesrgan-x4plus", seed=0, backend="auto"):
+    """Runs every setting; prints and returns the table rows; writes comparison.png.
+
+    ``backend``: the whole-image SR engine of test.py (``auto``, ``tf``, ``openvino``); adaptation is TensorFlow.
+    """
     gt, lq, faces, pairs = prepare(output_dir)
     print(f"demo: LQ {lq.shape[1]}x{lq.shape[0]}, {len(faces)} face(s) detected:", file=sys.stderr)
     for p in pairs:
@@ -85,7 +88,7 @@ def run(output_dir, model_dir="realesrgan-x4plus", seed=0):
     rows, results = [], {}
     for label, steps, optimizer, lr in SETTINGS:
         res_dir = os.path.join(output_dir, f"Res_{optimizer}_{lr:g}_x{steps}")
-        cfg = _adapt_config(output_dir, res_dir, model_dir, steps, optimizer, lr, seed)
+        cfg = _adapt_config(output_dir, res_dir, model_dir, steps, optimizer, lr, seed, backend)
         start = time.perf_counter()
         summary = run_folder(cfg)
         seconds = time.perf_counter() - start
@@ -104,13 +107,13 @@ def run(output_dir, model_dir="realesrgan-x4plus", seed=0):
     return rows
 
 
-def _adapt_config(output_dir, res_dir, model_dir, steps, optimizer, lr, seed):
+def _adapt_config(output_dir, res_dir, model_dir, steps, optimizer, lr, seed, backend="auto"):
     import config  # the script boundary: demo.py runs from the repository root
 
     base = config.AdaptConfig()
     return dataclasses.replace(
         base, input_dir=os.path.join(output_dir, "LQ"), face_dir=output_dir, output_dir=res_dir,
-        model_dir=model_dir, fine_tune_num=steps, optimizer=optimizer, lr=lr, seed=seed,
+        model_dir=model_dir, fine_tune_num=steps, optimizer=optimizer, lr=lr, seed=seed, backend=backend,
     )
 
 
