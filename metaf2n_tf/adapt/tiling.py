@@ -18,12 +18,18 @@ SCALE = 4
 DEFAULT_PAD = 48  # tile 64: max 4-5 grey levels off untiled on real crops where pad 32 gives 13-25
 MIN_AUTO_TILE = 32
 
-# Peak RSS of a process running x4plus on an LQ input of n pixels: BASE + PER_PIXEL * n bytes, fitted to
-# benchmarks/bench_memory.py on this project's CPU machine (TensorFlow 2.21, OpenVINO 2026.4), rounded up.
+# Peak RSS of a process running x4plus (RRDBNet x4, 64 features) on an LQ input of n pixels, in bytes:
+# BASE + PER_PIXEL * n. Measured with benchmarks/bench_memory.py on this project's CPU machine (2026-11-30):
+# TensorFlow 2.21: 858 MiB loaded, +12.5 kB per LQ pixel at 192x192 (+20 kB at 64x64); OpenVINO 2026.4:
+# 412 MiB loaded (no TensorFlow), +8.4 kB per LQ pixel at 192x192 and 320x320 (one 64-channel feature map
+# at x4 is 4 kB per LQ pixel). Rounded up; OpenVINO's base also covers TensorFlow loaded for adaptation.
 MEMORY_MODEL = {
-    "tf": (1.5e9, 160e3),
-    "openvino": (1.0e9, 40e3),
+    "tf": (1.2e9, 16e3),
+    "openvino": (1.5e9, 10e3),
 }
+# Whatever the tiles, the photo itself: float32 input (12 B per LQ pixel), float32 x4 output (192 B) and the
+# uint8 conversion's temporaries when it is saved (up to 2 x 192 + 48 B).
+IMAGE_BYTES_PER_PIXEL = 650
 
 
 def available_memory():
@@ -49,10 +55,12 @@ def estimate_peak(height, width, backend):
 def auto_tile(height, width, pad=DEFAULT_PAD, backend="tf", max_memory=None):
     """The tile for ``tile=-1``: 0 (whole image) when it fits ``max_memory`` bytes, else the largest fitting tile.
 
-    ``max_memory`` None means half of :func:`available_memory`. The tile is then evened out: a 1000-pixel
+    ``max_memory`` None means half of :func:`available_memory`; the photo's own arrays are taken off it
+    (``IMAGE_BYTES_PER_PIXEL``). The tile is then evened out: a 1000-pixel
     side with a 700 limit gets two tiles of 500, not 700 + 300. Never below ``MIN_AUTO_TILE``.
     """
     budget = available_memory() / 2 if max_memory is None else max_memory
+    budget -= IMAGE_BYTES_PER_PIXEL * height * width
     if estimate_peak(height, width, backend) <= budget:
         return 0
     base, per_pixel = MEMORY_MODEL[backend]

@@ -4,7 +4,7 @@ import numpy as np
 
 import metaf2n_tf  # noqa: F401
 from metaf2n_tf.adapt.tiling import (
-    MEMORY_MODEL, auto_tile, available_memory, estimate_peak, resolve_tile, super_resolve, tile_grid,
+    IMAGE_BYTES_PER_PIXEL, MEMORY_MODEL, auto_tile, available_memory, estimate_peak, resolve_tile, super_resolve, tile_grid,
 )
 
 
@@ -58,16 +58,18 @@ def test_every_tile_has_the_same_input_shape_and_holds_its_core():
 def test_auto_tile_fits_the_budget_and_evens_tiles_out():
     gib = 2**30
     base, per_pixel = MEMORY_MODEL["openvino"]
-    assert auto_tile(200, 300, 48, "openvino", max_memory=base + per_pixel * 200 * 300) == 0  # fits whole
+    photo = IMAGE_BYTES_PER_PIXEL * 200 * 300
+    assert auto_tile(200, 300, 48, "openvino", max_memory=base + per_pixel * 200 * 300 + photo) == 0  # fits whole
+    assert auto_tile(200, 300, 48, "openvino", max_memory=base + per_pixel * 200 * 300) > 0  # not with the photo
+    photo = IMAGE_BYTES_PER_PIXEL * 1000 * 1000
     for side in (200, 450, 700):
-        budget = base + per_pixel * side * side
+        budget = base + per_pixel * side * side + photo
         tile = auto_tile(1000, 1000, 48, "openvino", max_memory=budget)
-        side = tile + 2 * 48
-        assert 32 <= tile < 1000 and estimate_peak(side, side, "openvino") <= budget
+        assert 32 <= tile < 1000 and estimate_peak(tile + 96, tile + 96, "openvino") + photo <= budget
         # the largest such tile, up to evening out: a few more pixels would not fit or not save a tile
-        limit = math.isqrt(int((budget - base) / per_pixel)) - 2 * 48
+        limit = side - 2 * 48
         assert math.ceil(1000 / tile) == math.ceil(1000 / limit)
-    budget = base + per_pixel * 800 * 800  # limit 800 - 96: two tiles of 500, not 704 + 296
+    budget = base + per_pixel * 800 * 800 + photo  # limit 800 - 96: two tiles of 500, not 704 + 296
     assert auto_tile(1000, 1000, 48, "openvino", max_memory=budget) == 500
     tf_tile = auto_tile(1000, 1000, 48, "tf", max_memory=6 * gib)
     assert tf_tile < auto_tile(1000, 1000, 48, "openvino", max_memory=6 * gib)  # TF needs more per pixel
