@@ -97,6 +97,7 @@ def steady_state(img, threads, repeats, rows):
     ov.compile(*img.shape[:2])
     compile_s = time.perf_counter() - start
     engines = (("openvino", ov.forward), ("ncnn", None), ("tf", None))
+    figures = {}
     for name, fn in engines:
         if name == "ncnn":
             net = NcnnNet(threads)
@@ -106,13 +107,16 @@ def steady_state(img, threads, repeats, rows):
 
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             fn = TensorFlowSR(weights).forward
-        wall, cpu = best_of(lambda: outputs.__setitem__(name, np.asarray(fn(x))[0]), repeats)
-        note = f"compile {compile_s:.1f} s (once per shape)" if name == "openvino" else ""
-        rows.append(("steady state", shape, name, wall, cpu, None, note))
+        figures[name] = best_of(lambda: outputs.__setitem__(name, np.asarray(fn(x))[0]), repeats)
     to8 = lambda a: np.round(np.clip(a, 0, 1) * 255)  # noqa: E731
-    for name in ("openvino", "tf"):
-        diff = np.abs(to8(outputs[name]) - to8(outputs["ncnn"]))
-        print(f"# {name} vs ncnn on {shape}: max {diff.max():.0f} grey levels, mean {diff.mean():.2e}", flush=True)
+    for name in ("openvino", "ncnn", "tf"):
+        note = "reference" if name == "ncnn" else ""
+        if name != "ncnn":
+            diff = np.abs(to8(outputs[name]) - to8(outputs["ncnn"]))
+            note = f"vs ncnn max {diff.max():.0f}, mean {diff.mean():.1e} grey levels"
+        if name == "openvino":
+            note += f"; compile {compile_s:.1f} s once per shape"
+        rows.append(("steady state", shape, name, *figures[name], None, note))
 
 
 def adaptation_step(rows):
@@ -211,12 +215,19 @@ def large_photo(side, threads, folder, max_memory, rows):
         rows.append((f"{side}x{side} photo", shape, backend, wall, cpu, rss, note))
 
 
-def print_table(rows):
-    print("| what | input | engine | wall s | CPU s | peak RSS MiB | note |")
-    print("|---|---|---|---|---|---|---|")
-    for what, shape, engine, wall, cpu, rss, note in rows:
+class Table(list):
+    """Rows of the markdown table, each printed as soon as it is measured."""
+
+    def __init__(self):
+        super().__init__()
+        print("| what | input | engine | wall s | CPU s | peak RSS MiB | note |")
+        print("|---|---|---|---|---|---|---|", flush=True)
+
+    def append(self, row):
+        what, shape, engine, wall, cpu, rss, note = row
         rss = f"{rss:.0f}" if rss else ""
         print(f"| {what} | {shape} | {engine} | {wall:.2f} | {cpu:.2f} | {rss} | {note} |", flush=True)
+        super().append(row)
 
 
 def main():
@@ -234,7 +245,7 @@ def main():
           f"{os.cpu_count()} cores, {args.threads} threads per engine, load average {load:.1f} at start "
           f"({'quiet' if load < 0.5 * os.cpu_count() else 'LOADED by other work'})", flush=True)
     img = photo(args.size)
-    rows = []
+    rows = Table()
     with tempfile.TemporaryDirectory() as folder:
         if "steady" not in skip:
             steady_state(img, args.threads, args.repeats, rows)
@@ -245,7 +256,6 @@ def main():
         if args.photo_side > 0:
             large_photo(args.photo_side, args.threads, folder, args.max_memory, rows)
     print(f"# load average at end {os.getloadavg()[0]:.1f}")
-    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -70,10 +70,13 @@ def auto_tile(height, width, pad=DEFAULT_PAD, backend="tf", max_memory=None):
 
 
 def resolve_tile(tile, height, width, pad=DEFAULT_PAD, backend="tf", max_memory=None):
-    """``tile`` < 0: :func:`auto_tile`; 0: whole image; > 0: as given (0 when it covers the image)."""
+    """``tile`` < 0: :func:`auto_tile`; 0: whole image; > 0: as given.
+
+    0 as well when a tile with its pad spans the whole image: every tile would then run on all of it.
+    """
     if tile < 0:
         tile = auto_tile(height, width, pad, backend, max_memory)
-    if tile >= height and tile >= width:
+    if tile + 2 * pad >= height and tile + 2 * pad >= width:
         return 0
     return tile
 
@@ -82,12 +85,14 @@ def tile_grid(height, width, tile, pad):
     """Yields (in_box, core_box): in_box = the tile's input window, core_box = the tile's own region.
 
     Boxes are (y0, y1, x0, x1) in LQ pixels, end exclusive. Every in_box has the same size,
-    ``min(tile + 2 * pad, height)`` x ``min(tile + 2 * pad, width)``, and contains its core_box.
+    ``min(tile + 2 * pad, height)`` x ``min(tile + 2 * pad, width)``, and contains its core_box. Along a side
+    that one padded tile spans, there is one tile: the whole side.
     """
     in_h, in_w = min(tile + 2 * pad, height), min(tile + 2 * pad, width)
-    for y0 in range(0, height, tile):
-        for x0 in range(0, width, tile):
-            y1, x1 = min(y0 + tile, height), min(x0 + tile, width)
+    tile_h, tile_w = (height if in_h == height else tile), (width if in_w == width else tile)
+    for y0 in range(0, height, tile_h):
+        for x0 in range(0, width, tile_w):
+            y1, x1 = min(y0 + tile_h, height), min(x0 + tile_w, width)
             py0 = min(max(y0 - pad, 0), height - in_h)
             px0 = min(max(x0 - pad, 0), width - in_w)
             yield (py0, py0 + in_h, px0, px0 + in_w), (y0, y1, x0, x1)
