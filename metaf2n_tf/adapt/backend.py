@@ -43,6 +43,7 @@ class _Engine:
     """What both backends share: :meth:`super_resolve` over their ``forward`` and ``set_weights``."""
 
     name = ""
+    uniform_tiles = False  # one input shape for every tile of a photo (tiling.tile_grid)
     log = staticmethod(_stderr)
     _said_tile = None
 
@@ -68,7 +69,7 @@ class _Engine:
                 what = "whole image" if tile == 0 else f"tile {tile}, pad {tile_pad}"
                 self.log(f"note: automatic tiling: {what} ({width}x{height} LQ, {self.name}, "
                          f"memory budget {budget:.1f} GiB)")
-        return tiling.super_resolve(self.forward, image, tile, tile_pad, progress)
+        return tiling.super_resolve(self.forward, image, tile, tile_pad, progress, uniform=self.uniform_tiles)
 
 
 class OpenVINOSR(_Engine):
@@ -80,6 +81,7 @@ class OpenVINOSR(_Engine):
     """
 
     name = "openvino"
+    uniform_tiles = True  # one compiled model per photo size
 
     def __init__(self, sr_tensors, num_threads=None):
         try:

@@ -2,8 +2,8 @@
 
 Each tile of ``tile`` x ``tile`` LQ pixels is run with ``tile_pad`` extra context pixels on every side and
 only its own region of the output is kept. A tile at the image border takes its missing context from the
-inside instead (its input window is shifted, never clipped), so every tile of a photo has the same input
-shape: OpenVINO compiles one model per photo size, not four. RRDBNet's receptive field is far larger than
+inside instead (its input window is shifted, not clipped) when the backend asks for it (OpenVINO), so every tile of a photo has the same input
+shape: OpenVINO compiles one model per photo size, not four. TensorFlow runs clipped border tiles. RRDBNet's receptive field is far larger than
 any practical pad, so tiled output is close to, never exactly, the untiled one.
 
 Automatic tiling (``tile`` < 0) picks the largest tile whose estimated peak memory fits a budget (default:
@@ -81,11 +81,12 @@ def resolve_tile(tile, height, width, pad=DEFAULT_PAD, backend="tf", max_memory=
     return tile
 
 
-def tile_grid(height, width, tile, pad):
+def tile_grid(height, width, tile, pad, uniform=False):
     """Yields (in_box, core_box): in_box = the tile's input window, core_box = the tile's own region.
 
-    Boxes are (y0, y1, x0, x1) in LQ pixels, end exclusive. Every in_box has the same size,
-    ``min(tile + 2 * pad, height)`` x ``min(tile + 2 * pad, width)``, and contains its core_box. Along a side
+    Boxes are (y0, y1, x0, x1) in LQ pixels, end exclusive. ``uniform``: every in_box has the same size,
+    ``min(tile + 2 * pad, height)`` x ``min(tile + 2 * pad, width)`` (border windows shifted inwards), and
+    contains its core_box; else border windows are clipped (fewer pixels, several shapes). Along a side
     that one padded tile spans, there is one tile: the whole side.
     """
     in_h, in_w = min(tile + 2 * pad, height), min(tile + 2 * pad, width)
@@ -93,23 +94,28 @@ def tile_grid(height, width, tile, pad):
     for y0 in range(0, height, tile_h):
         for x0 in range(0, width, tile_w):
             y1, x1 = min(y0 + tile_h, height), min(x0 + tile_w, width)
+            if not uniform:
+                yield (max(y0 - pad, 0), min(y1 + pad, height), max(x0 - pad, 0), min(x1 + pad, width)), (y0, y1, x0, x1)
+                continue
             py0 = min(max(y0 - pad, 0), height - in_h)
             px0 = min(max(x0 - pad, 0), width - in_w)
             yield (py0, py0 + in_h, px0, px0 + in_w), (y0, y1, x0, x1)
 
 
-def super_resolve(forward, image, tile=-1, tile_pad=DEFAULT_PAD, progress=None, backend="tf", max_memory=None):
+def super_resolve(forward, image, tile=-1, tile_pad=DEFAULT_PAD, progress=None, backend="tf", max_memory=None,
+                  uniform=False):
     """SR of one image [H, W, 3] float32 in [0, 1] -> [4H, 4W, 3] float32 (unclamped).
 
     ``forward`` maps a batch [1, h, w, 3] to [1, 4h, 4w, 3]. ``progress`` (optional) is called once per tile.
-    ``backend`` and ``max_memory`` (bytes) serve automatic tiling only.
+    ``backend`` and ``max_memory`` (bytes) serve automatic tiling only. ``uniform``: all tiles of one input
+    shape (OpenVINO compiles per shape; TensorFlow runs any shape, so it takes the clipped, smaller ones).
     """
     height, width = image.shape[:2]
     tile = resolve_tile(tile, height, width, tile_pad, backend, max_memory)
     if tile == 0:
         return np.asarray(forward(image[None]))[0]
     out = np.zeros((height * SCALE, width * SCALE, 3), np.float32)
-    for (py0, py1, px0, px1), (y0, y1, x0, x1) in tile_grid(height, width, tile, tile_pad):
+    for (py0, py1, px0, px1), (y0, y1, x0, x1) in tile_grid(height, width, tile, tile_pad, uniform):
         sr = np.asarray(forward(image[None, py0:py1, px0:px1]))[0]
         oy, ox = (y0 - py0) * SCALE, (x0 - px0) * SCALE
         out[y0 * SCALE : y1 * SCALE, x0 * SCALE : x1 * SCALE] = sr[oy : oy + (y1 - y0) * SCALE, ox : ox + (x1 - x0) * SCALE]

@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pytest
 
 import metaf2n_tf  # noqa: F401
 from metaf2n_tf.adapt.tiling import (
@@ -20,20 +21,24 @@ def _box_blur_x4(batch):
     return _nearest_x4(out[None])
 
 
-def test_grid_covers_every_pixel_once():
+@pytest.mark.parametrize("uniform", [True, False])
+def test_grid_covers_every_pixel_once(uniform):
     seen = np.zeros((70, 45), int)
-    for (py0, py1, px0, px1), (y0, y1, x0, x1) in tile_grid(70, 45, 32, 5):
+    for (py0, py1, px0, px1), (y0, y1, x0, x1) in tile_grid(70, 45, 32, 5, uniform):
         assert py0 <= y0 and py1 >= y1 and px0 <= x0 and px1 >= x1
+        assert (py0 == max(y0 - 5, 0) and py1 == min(y1 + 5, 70)) or uniform  # clipped: just the pad around
         seen[y0:y1, x0:x1] += 1
     assert (seen == 1).all()
 
 
-def test_tiles_exact_for_pointwise_and_for_pad_beyond_receptive_field():
+@pytest.mark.parametrize("uniform", [True, False])
+def test_tiles_exact_for_pointwise_and_for_pad_beyond_receptive_field(uniform):
     image = np.random.default_rng(0).random((37, 50, 3)).astype(np.float32)
-    np.testing.assert_array_equal(super_resolve(_nearest_x4, image, tile=16, tile_pad=0), _nearest_x4(image[None])[0])
+    got = super_resolve(_nearest_x4, image, tile=16, tile_pad=0, uniform=uniform)
+    np.testing.assert_array_equal(got, _nearest_x4(image[None])[0])
     whole = _box_blur_x4(image[None])[0]
-    np.testing.assert_allclose(super_resolve(_box_blur_x4, image, tile=16, tile_pad=2), whole, atol=1e-6)
-    assert np.abs(super_resolve(_box_blur_x4, image, tile=16, tile_pad=0) - whole).max() > 1e-3
+    np.testing.assert_allclose(super_resolve(_box_blur_x4, image, tile=16, tile_pad=2, uniform=uniform), whole, atol=1e-6)
+    assert np.abs(super_resolve(_box_blur_x4, image, tile=16, tile_pad=0, uniform=uniform) - whole).max() > 1e-3
 
 
 def test_resolve_tile():
@@ -42,12 +47,12 @@ def test_resolve_tile():
     assert resolve_tile(64, 100, 10, pad=0) == 64 and resolve_tile(0, 5000, 5000) == 0
     assert resolve_tile(64, 10, 10) == 0  # one tile covering the image is the whole image
     assert resolve_tile(30, 120, 120, pad=48) == 0  # 30 + 2 * 48 spans 120: each tile would run on all of it
-    assert len(list(tile_grid(120, 400, 30, 48))) == 14  # one row: each tile runs on the whole height
+    assert len(list(tile_grid(120, 400, 30, 48, uniform=True))) == 14  # one row: each tile runs on the whole height
 
 
 def test_every_tile_has_the_same_input_shape_and_holds_its_core():
     for height, width, tile, pad in ((70, 45, 32, 5), (37, 50, 16, 2), (100, 30, 40, 48), (9, 9, 4, 1)):
-        boxes = list(tile_grid(height, width, tile, pad))
+        boxes = list(tile_grid(height, width, tile, pad, uniform=True))
         shapes = {(py1 - py0, px1 - px0) for (py0, py1, px0, px1), _ in boxes}
         assert shapes == {(min(tile + 2 * pad, height), min(tile + 2 * pad, width))}
         for (py0, py1, px0, px1), (y0, y1, x0, x1) in boxes:
