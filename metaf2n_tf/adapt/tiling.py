@@ -70,13 +70,10 @@ def auto_tile(height, width, pad=DEFAULT_PAD, backend="tf", max_memory=None):
 
 
 def resolve_tile(tile, height, width, pad=DEFAULT_PAD, backend="tf", max_memory=None):
-    """``tile`` < 0: :func:`auto_tile`; 0: whole image; > 0: as given.
-
-    0 as well when a tile with its pad spans the whole image: every tile would then run on all of it.
-    """
+    """``tile`` < 0: :func:`auto_tile`; 0: whole image; > 0: as given (0 when one tile covers the image)."""
     if tile < 0:
         tile = auto_tile(height, width, pad, backend, max_memory)
-    if tile + 2 * pad >= height and tile + 2 * pad >= width:
+    if tile >= height and tile >= width:
         return 0
     return tile
 
@@ -86,11 +83,13 @@ def tile_grid(height, width, tile, pad, uniform=False):
 
     Boxes are (y0, y1, x0, x1) in LQ pixels, end exclusive. ``uniform``: every in_box has the same size,
     ``min(tile + 2 * pad, height)`` x ``min(tile + 2 * pad, width)`` (border windows shifted inwards), and
-    contains its core_box; else border windows are clipped (fewer pixels, several shapes). Along a side
-    that one padded tile spans, there is one tile: the whole side.
+    contains its core_box, and along a side that one window spans there is one tile, the whole side;
+    else border windows are clipped (fewer pixels, several shapes).
     """
     in_h, in_w = min(tile + 2 * pad, height), min(tile + 2 * pad, width)
-    tile_h, tile_w = (height if in_h == height else tile), (width if in_w == width else tile)
+    tile_h, tile_w = tile, tile
+    if uniform:  # a side that one window spans: every window would run on all of it, so one tile
+        tile_h, tile_w = (height if in_h == height else tile), (width if in_w == width else tile)
     for y0 in range(0, height, tile_h):
         for x0 in range(0, width, tile_w):
             y1, x1 = min(y0 + tile_h, height), min(x0 + tile_w, width)

@@ -44,10 +44,11 @@ def test_tiles_exact_for_pointwise_and_for_pad_beyond_receptive_field(uniform):
 def test_resolve_tile():
     assert resolve_tile(-1, 100, 100, max_memory=8 * 2**30) == 0
     assert resolve_tile(-1, 1500, 2000, max_memory=8 * 2**30) > 0
-    assert resolve_tile(64, 100, 10, pad=0) == 64 and resolve_tile(0, 5000, 5000) == 0
+    assert resolve_tile(64, 100, 10) == 64 and resolve_tile(0, 5000, 5000) == 0
     assert resolve_tile(64, 10, 10) == 0  # one tile covering the image is the whole image
-    assert resolve_tile(30, 120, 120, pad=48) == 0  # 30 + 2 * 48 spans 120: each tile would run on all of it
-    assert len(list(tile_grid(120, 400, 30, 48, uniform=True))) == 14  # one row: each tile runs on the whole height
+    # 30 + 2 * 48 spans 120: uniform windows would all run on the whole height, so one row of tiles
+    assert len(list(tile_grid(120, 400, 30, 48, uniform=True))) == 14
+    assert len(list(tile_grid(120, 120, 30, 48, uniform=True))) == 1
 
 
 def test_every_tile_has_the_same_input_shape_and_holds_its_core():
