@@ -57,8 +57,8 @@ def _read(path):
 @pytest.mark.parametrize("steps", [0, 1])
 def test_matches_tf1_reference(case, steps, backend, capsys):
     """With --backend openvino the adapted weights go from TensorFlow into OpenVINO in memory."""
-    if backend == "openvino":
-        pytest.importorskip("openvino")
+    if backend == "openvino" and importlib.util.find_spec("openvino") is None:
+        pytest.skip("openvino not installed")
     root, prefix, plain, adapted = case
     out = root / f"out{steps}_{backend}"
     rc = _script().main([f"--input_dir={root / 'LQ'}", f"--face_dir={root / 'faces'}", f"--output_dir={out}",

@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 from metaf2n_tf.adapt import tiling
-from metaf2n_tf.adapt.ov_rrdbnet import build_rrdbnet_ov, conv_names, num_blocks
+from metaf2n_tf.adapt.ov_rrdbnet import build_rrdbnet_ov, conv_names, import_openvino, num_blocks
 from metaf2n_tf.errors import MetaF2NError
 
 BACKENDS = ("auto", "tf", "openvino")
@@ -85,7 +85,7 @@ class OpenVINOSR(_Engine):
 
     def __init__(self, sr_tensors, num_threads=None):
         try:
-            import openvino as ov
+            ov = import_openvino()
         except ImportError as e:
             raise BackendError(f"openvino: not installed ({e}), expected `pip install openvino`") from None
         self._ov = ov
