@@ -16,7 +16,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CHILD = r"""
-import resource, sys, time
+import sys, time
 import numpy as np
 sys.path.insert(0, {root!r})
 from metaf2n_tf.adapt.backend import make_sr
@@ -36,7 +36,9 @@ else:
 loaded = rss_mib()
 t = time.perf_counter()
 sr.forward(x)
-print(loaded, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, time.perf_counter() - t)
+with open("/proc/self/status") as f:  # VmHWM: this process's peak RSS
+    peak = next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
+print(loaded, peak, time.perf_counter() - t)
 """
 
 

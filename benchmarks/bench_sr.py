@@ -144,7 +144,7 @@ cv2.imwrite(sys.argv[2], np.round(out * 255).astype(np.uint8)[..., ::-1])
 """
 
 MEASURED_CHILD = """
-import resource, runpy, sys
+import runpy, sys
 sys.argv = sys.argv[1:]
 try:
     runpy.run_path(sys.argv[0], run_name="__main__")
@@ -152,7 +152,9 @@ except SystemExit as e:
     code = e.code
 else:
     code = 0
-print("peak_rss_mib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr)
+with open("/proc/self/status") as f:  # VmHWM: this process's peak (ru_maxrss may carry the parent's over exec)
+    peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+print("peak_rss_mib", peak / 1024, file=sys.stderr)
 sys.exit(code)
 """
 
