@@ -9,6 +9,7 @@ import dataclasses
 
 from absl import flags
 
+from metaf2n_tf.adapt.backend import BACKENDS
 from metaf2n_tf.cli import parse_flags
 from metaf2n_tf.errors import ConfigError
 
@@ -191,7 +192,6 @@ def parse_test(argv):
 
 
 RESTORERS = ("gpen", "gt")
-BACKENDS = ("auto", "tf", "openvino")  # metaf2n_tf.adapt.backend.BACKENDS
 
 
 def _check_positive(section, names):

@@ -182,9 +182,8 @@ class AutoSR:
     def __init__(self, engine, weights, adapter, log):
         self.engine, self._weights, self._adapter, self._log = engine, weights, adapter, log
 
-    @property
-    def name(self):
-        return self.engine.name
+    def __getattr__(self, name):  # name, forward, set_weights, ...: the engine in use answers
+        return getattr(self.engine, name)
 
     def super_resolve(self, image, sr_tensors=None, **kwargs):
         try:
