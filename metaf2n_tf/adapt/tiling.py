@@ -11,6 +11,7 @@ half of the memory available when the run starts), then evens the tiles out so t
 than the others. The estimate is a per-backend fit of measured peak RSS (benchmarks/bench_memory.py).
 """
 import math
+import sys
 
 import numpy as np
 
@@ -22,11 +23,12 @@ MIN_AUTO_TILE = 32
 # BASE + PER_PIXEL * n. Measured with benchmarks/bench_memory.py on this project's CPU machine (2026-11-30):
 # TensorFlow 2.21: 858 MiB loaded, +12.5 kB per LQ pixel at 192x192 (+20 kB at 64x64); OpenVINO 2026.4:
 # 412 MiB loaded (no TensorFlow), +8.4 kB per LQ pixel at 192x192 and 320x320 (one 64-channel feature map
-# at x4 is 4 kB per LQ pixel). Rounded up; OpenVINO's base also covers TensorFlow loaded for adaptation.
+# at x4 is 4 kB per LQ pixel). Rounded up. TensorFlow loaded beside OpenVINO (for adaptation) adds its own.
 MEMORY_MODEL = {
     "tf": (1.2e9, 16e3),
-    "openvino": (1.5e9, 10e3),
+    "openvino": (0.5e9, 9e3),
 }
+TENSORFLOW_BYTES = 1.0e9  # TensorFlow + the Keras models and adaptation graphs, in an OpenVINO process
 # Whatever the tiles, the photo itself: float32 input (12 B per LQ pixel), float32 x4 output (192 B) and the
 # uint8 conversion's temporaries when it is saved (up to 2 x 192 + 48 B).
 IMAGE_BYTES_PER_PIXEL = 650
@@ -52,15 +54,20 @@ def estimate_peak(height, width, backend):
     return base + per_pixel * height * width
 
 
-def auto_tile(height, width, pad=DEFAULT_PAD, backend="tf", max_memory=None):
+def auto_tile(height, width, pad=DEFAULT_PAD, backend="tf", max_memory=None, tensorflow_loaded=None):
     """The tile for ``tile=-1``: 0 (whole image) when it fits ``max_memory`` bytes, else the largest fitting tile.
 
     ``max_memory`` None means half of :func:`available_memory`; the photo's own arrays are taken off it
-    (``IMAGE_BYTES_PER_PIXEL``). The tile is then evened out: a 1000-pixel
+    (``IMAGE_BYTES_PER_PIXEL``), and with OpenVINO, TensorFlow's share when it is loaded too
+    (``tensorflow_loaded`` None: whether it is imported now). The tile is then evened out: a 1000-pixel
     side with a 700 limit gets two tiles of 500, not 700 + 300. Never below ``MIN_AUTO_TILE``.
     """
     budget = available_memory() / 2 if max_memory is None else max_memory
     budget -= IMAGE_BYTES_PER_PIXEL * height * width
+    if tensorflow_loaded is None:
+        tensorflow_loaded = "tensorflow" in sys.modules
+    if backend == "openvino" and tensorflow_loaded:
+        budget -= TENSORFLOW_BYTES
     if estimate_peak(height, width, backend) <= budget:
         return 0
     base, per_pixel = MEMORY_MODEL[backend]

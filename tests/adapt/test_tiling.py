@@ -67,20 +67,24 @@ def test_auto_tile_fits_the_budget_and_evens_tiles_out():
     gib = 2**30
     base, per_pixel = MEMORY_MODEL["openvino"]
     photo = IMAGE_BYTES_PER_PIXEL * 200 * 300
-    assert auto_tile(200, 300, 48, "openvino", max_memory=base + per_pixel * 200 * 300 + photo) == 0  # fits whole
-    assert auto_tile(200, 300, 48, "openvino", max_memory=base + per_pixel * 200 * 300) > 0  # not with the photo
+    assert auto_tile(200, 300, 48, "openvino", max_memory=base + per_pixel * 200 * 300 + photo, tensorflow_loaded=False) == 0  # fits whole
+    assert auto_tile(200, 300, 48, "openvino", max_memory=base + per_pixel * 200 * 300, tensorflow_loaded=False) > 0  # not with the photo
     photo = IMAGE_BYTES_PER_PIXEL * 1000 * 1000
     for side in (200, 450, 700):
         budget = base + per_pixel * side * side + photo
-        tile = auto_tile(1000, 1000, 48, "openvino", max_memory=budget)
+        tile = auto_tile(1000, 1000, 48, "openvino", max_memory=budget, tensorflow_loaded=False)
         assert 32 <= tile < 1000 and estimate_peak(tile + 96, tile + 96, "openvino") + photo <= budget
         # the largest such tile, up to evening out: a few more pixels would not fit or not save a tile
         limit = side - 2 * 48
         assert math.ceil(1000 / tile) == math.ceil(1000 / limit)
     budget = base + per_pixel * 800 * 800 + photo  # limit 800 - 96: two tiles of 500, not 704 + 296
-    assert auto_tile(1000, 1000, 48, "openvino", max_memory=budget) == 500
+    assert auto_tile(1000, 1000, 48, "openvino", max_memory=budget, tensorflow_loaded=False) == 500
+    # TensorFlow loaded beside OpenVINO (adaptation) takes its share: smaller tiles
+    budget = base + per_pixel * 600 * 600 + photo  # limit 504: 2 x 500; less TensorFlow's share: 3 x 334
+    assert auto_tile(1000, 1000, 48, "openvino", max_memory=budget, tensorflow_loaded=False) == 500
+    assert auto_tile(1000, 1000, 48, "openvino", max_memory=budget, tensorflow_loaded=True) == 334
     tf_tile = auto_tile(1000, 1000, 48, "tf", max_memory=6 * gib)
-    assert tf_tile < auto_tile(1000, 1000, 48, "openvino", max_memory=6 * gib)  # TF needs more per pixel
+    assert tf_tile < auto_tile(1000, 1000, 48, "openvino", max_memory=6 * gib, tensorflow_loaded=True)  # TF needs more per pixel
     assert auto_tile(5000, 5000, 48, "tf", max_memory=0) == 32  # never below the floor
     assert resolve_tile(-1, 1000, 1000, 48, "openvino", max_memory=1e15) == 0
     assert 0 < available_memory() < 2**50
