@@ -19,6 +19,7 @@ saves a compilation (~1.5-3 s) per photo and tile shape after adaptation.
 
 Only the TF backend and adaptation import TensorFlow; OpenVINO without adaptation never does.
 """
+import collections
 import sys
 import time
 
@@ -82,6 +83,7 @@ class OpenVINOSR(_Engine):
 
     name = "openvino"
     uniform_tiles = True  # one compiled model per photo size
+    MAX_SHAPES = 2
 
     def __init__(self, sr_tensors, num_threads=None):
         try:
@@ -94,7 +96,7 @@ class OpenVINOSR(_Engine):
         if num_threads:
             self.config["INFERENCE_NUM_THREADS"] = int(num_threads)
         self._num_block = num_blocks(sr_tensors)
-        self._requests = {}  # (h, w) -> infer request of a model compiled for [1, h, w, 3]
+        self._requests = collections.OrderedDict()  # (h, w) -> infer request of a model for [1, h, w, 3]
         self.compile_seconds = 0.0
         self.set_weights(sr_tensors)
         self._base = self._tensors, self._feed
@@ -115,8 +117,14 @@ class OpenVINOSR(_Engine):
         self._feed = feed
 
     def _request(self, height, width):
+        """The infer request for this input shape; the ``MAX_SHAPES`` most recent are kept (each holds its
+        activation buffers: a folder of photos of many sizes must not keep them all)."""
         key = (height, width)
-        if key not in self._requests:
+        if key in self._requests:
+            self._requests.move_to_end(key)
+        else:
+            while len(self._requests) >= self.MAX_SHAPES:
+                self._requests.popitem(last=False)
             start = time.perf_counter()
             try:
                 model = build_rrdbnet_ov(self._tensors, height, width, weights_as_inputs=True)

@@ -10,6 +10,7 @@ from tqdm import tqdm
 
 from metaf2n_tf.adapt.backend import make_sr, values_to_tensors
 from metaf2n_tf.adapt.face_pairs import load_face_patches
+from metaf2n_tf.adapt.tiling import available_memory
 from metaf2n_tf.data.images import read_rgb, to_float, to_uint8, write_rgb
 from metaf2n_tf.devices import select_gpus
 from metaf2n_tf.errors import InputError, MetaF2NError
@@ -70,7 +71,7 @@ def run_folder(cfg, log=None):
         adapter = Adapter(*build_models(weights), optimizer=cfg.optimizer, lr=cfg.lr)
         base = adapter.initial_weights()
     sr = make_sr(weights, cfg.backend, cfg.gpu, adapter=adapter, log=log)
-    max_memory = cfg.max_memory * 2**30 if cfg.max_memory > 0 else None
+    max_memory = cfg.max_memory * 2**30 if cfg.max_memory > 0 else available_memory() / 2  # fixed at start
     summary = RunSummary([], [], [])
     bar = tqdm(inputs, desc="test.py", unit="img", file=sys.stderr, dynamic_ncols=True)
     for path in bar:

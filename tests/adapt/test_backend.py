@@ -56,6 +56,8 @@ def test_tiled_openvino_compiles_one_model_per_photo():
     assert list(sr._requests) == [(24, 24)]
     whole = sr.super_resolve(image, tile=0)
     assert tiled.shape == whole.shape == (148, 200, 3) and np.abs(tiled - whole).mean() < 0.02
+    sr.forward(image[None, :8, :8])
+    assert list(sr._requests) == [(37, 50), (8, 8)]  # the two most recent shapes are kept, no more
 
 
 @needs_x4plus
