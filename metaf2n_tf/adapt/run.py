@@ -61,10 +61,10 @@ def run_folder(cfg, log=None):
     log = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
     inputs = list_inputs(cfg.input_dir)
     prepare_output_dir(cfg.output_dir)
-    weights = read_weights(cfg.model_dir)
-    adapter = None
     if cfg.fine_tune_num > 0 or cfg.backend == "tf":  # TensorFlow is needed: choose its devices first
         select_gpus(cfg.gpu)
+    weights = read_weights(cfg.model_dir)
+    adapter = None
     if cfg.fine_tune_num > 0:
         from metaf2n_tf.adapt.tta import Adapter  # imports TensorFlow: only adaptation (or the tf backend) needs it
 
