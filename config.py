@@ -9,6 +9,7 @@ import dataclasses
 
 from absl import flags
 
+from metaf2n_tf.adapt.backend import BACKENDS
 from metaf2n_tf.cli import parse_flags
 from metaf2n_tf.errors import ConfigError
 
@@ -29,6 +30,8 @@ class AdaptConfig:
     seed: int = 0
     tile: int = -1
     tile_pad: int = 48
+    max_memory: float = 0.0
+    backend: str = "auto"
     gpu: str = "0"
 
 
@@ -99,8 +102,11 @@ _HELP = {
     "lr": "adaptation learning rate (the original: SGD 0.01)",
     "optimizer": "sgd (the original rule) or adam",
     "seed": "seed of the random face patches",
-    "tile": "LQ tile size for whole-image SR: -1 automatic, 0 whole image, >0 tile size",
+    "tile": "LQ tile size for whole-image SR: -1 automatic (the largest tile whose estimated peak memory fits "
+    "--max_memory), 0 whole image, >0 tile size",
     "tile_pad": "context pixels around each tile",
+    "max_memory": "GB that automatic tiling may use (0: half of the memory available at start)",
+    "backend": "whole-image SR engine: auto (OpenVINO on CPU, TensorFlow on a GPU), tf, or openvino",
     "gpu": "GPU ids to use, e.g. '0' or '0,1'; '' or '-1' for CPU",
     "tfrecord_path0": "inner-loop face records: a file or a glob of shards (generate_tfrecord.py writes them)",
     "tfrecord_path1": "outer-loop natural-patch records: a file or a glob of shards",
@@ -178,6 +184,10 @@ def parse_test(argv):
     _check_gpu(adapt.gpu)
     if adapt.tile_pad < 0:
         raise ConfigError(f"--tile_pad must be >= 0, got {adapt.tile_pad}")
+    if adapt.max_memory < 0:
+        raise ConfigError(f"--max_memory: got {adapt.max_memory}, expected GB > 0 (or 0: half of the available memory)")
+    if adapt.backend not in BACKENDS:
+        raise ConfigError(f"--backend: got {adapt.backend!r}, expected one of {', '.join(BACKENDS)}")
     return Config(adapt=adapt)
 
 

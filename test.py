@@ -5,11 +5,10 @@
 """
 import sys
 
-import metaf2n_tf  # noqa: F401  (imports TensorFlow quietly)
+import metaf2n_tf  # noqa: F401  (TensorFlow, when something needs it, is imported quietly)
 import config
 from metaf2n_tf.adapt.run import run_folder
 from metaf2n_tf.cli import run_main
-from metaf2n_tf.devices import select_gpus
 
 
 def main(argv=None):
@@ -18,7 +17,6 @@ def main(argv=None):
 
 def _run(argv):
     cfg = config.parse_test(argv)
-    select_gpus(cfg.adapt.gpu)
     summary = run_folder(cfg.adapt)
     print(
         f"test.py: wrote {len(summary.written)} image(s) to {cfg.adapt.output_dir}; "

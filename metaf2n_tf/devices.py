@@ -1,11 +1,11 @@
 """Device selection from the original's ``--gpu`` flag, without environment variables."""
 import sys
 
-import tensorflow as tf
-
 
 def select_gpus(spec):
     """Makes only the GPUs listed in ``spec`` ('0', '0,1'; '' or '-1' = none) visible to TensorFlow."""
+    import tensorflow as tf  # here, so that importing this module costs nothing
+
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
         return []

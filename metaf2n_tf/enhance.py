@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from metaf2n_tf.adapt.face_pairs import cut_face_patches
+from metaf2n_tf.adapt.backend import make_sr, values_to_tensors
 from metaf2n_tf.adapt.run import check_backend, image_rng, list_inputs, prepare_output_dir, super_resolve_photo
 from metaf2n_tf.adapt.tta import Adapter, face_weights
 from metaf2n_tf.data.images import read_rgb, to_float, write_rgb
@@ -183,8 +184,10 @@ class Enhancer:
 
     def __init__(self, model_dir=X4PLUS):
         self.model_dir = os.fspath(model_dir)
-        self.sr_model, self.mask_model = build_models(read_weights(self.model_dir))
+        self.weights = read_weights(self.model_dir)
+        self.sr_model, self.mask_model = build_models(self.weights)
         self._adapters = {}
+        self._engines = {}
         self._base = None
 
     @property
@@ -199,6 +202,12 @@ class Enhancer:
             if self._base is None:
                 self._base = self._adapters[key].initial_weights()
         return self._adapters[key]
+
+    def engine(self, backend, adapter):
+        """The whole-image SR engine of ``backend`` (``adapt.backend.make_sr``), built once; TF shares ``adapter``'s model."""
+        if backend not in self._engines:
+            self._engines[backend] = make_sr(self.weights, backend, adapter=adapter)
+        return self._engines[backend]
 
     def plan(self, settings):
         return resolve_plan(settings.adapt, self.has_masknet, settings.steps, settings.lr)
@@ -264,15 +273,16 @@ class Enhancer:
         adapted = reason is None
 
         clock = time.perf_counter()
-        image = super_resolve_photo(adapter, weights, lq, settings.tile, settings.tile_pad, settings.backend,
-                                    progress=lambda i, n: progress("sr", i, n))
+        sr = self.engine(settings.backend, adapter)
+        image = super_resolve_photo(sr, lq, values_to_tensors(self.sr_model, weights) if adapted else None,
+                                    settings.tile, settings.tile_pad, progress=lambda i, n: progress("sr", i, n))
         timings["sr"] = _lap(clock)
         plain = None
         if settings.plain:
             plain = image
             if adapted:
                 clock = time.perf_counter()
-                plain = super_resolve_photo(adapter, self._base, lq, settings.tile, settings.tile_pad, settings.backend,
+                plain = super_resolve_photo(sr, lq, None, settings.tile, settings.tile_pad,
                                             progress=lambda i, n: progress("sr_plain", i, n))
                 timings["sr_plain"] = _lap(clock)
         if settings.paste_faces and pairs:

@@ -53,12 +53,16 @@ def _read(path):
     return cv2.imread(str(path))[..., ::-1].astype(int)
 
 
+@pytest.mark.parametrize("backend", ["tf", "openvino"])
 @pytest.mark.parametrize("steps", [0, 1])
-def test_matches_tf1_reference(case, steps, capsys):
+def test_matches_tf1_reference(case, steps, backend, capsys):
+    """With --backend openvino the adapted weights go from TensorFlow into OpenVINO in memory."""
+    if backend == "openvino" and importlib.util.find_spec("openvino") is None:
+        pytest.skip("openvino not installed")
     root, prefix, plain, adapted = case
-    out = root / f"out{steps}"
+    out = root / f"out{steps}_{backend}"
     rc = _script().main([f"--input_dir={root / 'LQ'}", f"--face_dir={root / 'faces'}", f"--output_dir={out}",
-                         f"--model_dir={prefix}", f"--fine_tune_num={steps}", "--lr=1.0"])
+                         f"--model_dir={prefix}", f"--fine_tune_num={steps}", "--lr=1.0", f"--backend={backend}"])
     assert rc == 0, capsys.readouterr().err
     expected = adapted if steps else plain["img10"]
     assert np.abs(_read(out / "img10.png") - expected).max() <= 1

@@ -8,45 +8,31 @@ import zlib
 import numpy as np
 from tqdm import tqdm
 
+from metaf2n_tf.adapt.backend import BACKENDS, make_sr, values_to_tensors
 from metaf2n_tf.adapt.face_pairs import load_face_patches
-from metaf2n_tf.adapt.tiling import resolve_tile, super_resolve, tile_grid
-from metaf2n_tf.adapt.tta import Adapter
+from metaf2n_tf.adapt.tiling import available_memory
 from metaf2n_tf.data.images import read_rgb, to_float, to_uint8, write_rgb
+from metaf2n_tf.devices import select_gpus
 from metaf2n_tf.errors import ConfigError, InputError, MetaF2NError
 from metaf2n_tf.weights.sources import build_models, read_weights
 
 
-BACKENDS = ("auto", "tf")  # inference backends of whole-image SR; "auto" picks the best one installed
-
-
 def check_backend(backend):
-    """ConfigError unless ``backend`` is one of :data:`BACKENDS`."""
+    """ConfigError unless ``backend`` is one of :data:`metaf2n_tf.adapt.backend.BACKENDS`."""
     if backend not in BACKENDS:
         raise ConfigError(f"--backend: got '{backend}', expected one of {', '.join(BACKENDS)}")
     return backend
 
 
-def super_resolve_photo(adapter, weights, image, tile=-1, tile_pad=48, backend="auto", progress=None):
-    """Whole-image SR of one uint8 RGB photo with the given SR weight values -> uint8 RGB at x4.
+def super_resolve_photo(sr, image, sr_tensors=None, tile=-1, tile_pad=48, max_memory=None, progress=None):
+    """Whole-image SR of one uint8 RGB photo -> uint8 RGB at x4, on the engine ``sr`` (``backend.make_sr``).
 
-    The one entry point for whole-photo SR (test.py, enhance.py, app.py). ``progress`` (optional) is
-    called as ``progress(i, n)`` after tile i of n (n = 1 when the photo runs whole).
+    The one entry point for whole-photo SR (test.py, enhance.py, app.py). ``sr_tensors``: this photo's
+    (adapted) weights as ``{TF1 name: array}``, None for the loaded ones. ``progress`` (optional) is called
+    as ``progress(i, n)`` after tile i of n (1, 1 when the photo runs whole).
     """
-    check_backend(backend)
-    height, width = image.shape[:2]
-    size = resolve_tile(tile, height, width)
-    whole = size == 0 or (size >= height and size >= width)
-    total = 1 if whole else sum(1 for _ in tile_grid(height, width, size, tile_pad))
-    done = []
-
-    def tick():
-        done.append(1)
-        if progress is not None:
-            progress(len(done), total)
-
-    out = super_resolve(lambda x: adapter.forward(weights, x), to_float(image), tile, tile_pad, progress=tick)
-    if whole:
-        tick()
+    out = sr.super_resolve(to_float(image), sr_tensors, tile=tile, tile_pad=tile_pad, max_memory=max_memory,
+                           progress=progress)
     return to_uint8(out)
 
 
@@ -86,13 +72,25 @@ def image_rng(seed, name):
 
 
 def run_folder(cfg, log=None):
-    """Runs test-time adaptation + SR over ``cfg.input_dir`` (an ``AdaptConfig``); returns a RunSummary."""
+    """Runs test-time adaptation + SR over ``cfg.input_dir`` (an ``AdaptConfig``); returns a RunSummary.
+
+    Adaptation runs in TensorFlow (it needs gradients); whole-image SR runs on ``cfg.backend`` with the
+    adapted weights passed in memory. With ``fine_tune_num`` 0 and OpenVINO, TensorFlow is never imported.
+    """
     log = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
     inputs = list_inputs(cfg.input_dir)
     prepare_output_dir(cfg.output_dir)
-    sr_model, mask_model = build_models(read_weights(cfg.model_dir))
-    adapter = Adapter(sr_model, mask_model, optimizer=cfg.optimizer, lr=cfg.lr)
-    base = adapter.initial_weights()
+    if cfg.fine_tune_num > 0 or cfg.backend == "tf":  # TensorFlow is needed: choose its devices first
+        select_gpus(cfg.gpu)
+    weights = read_weights(cfg.model_dir)
+    adapter = None
+    if cfg.fine_tune_num > 0:
+        from metaf2n_tf.adapt.tta import Adapter  # imports TensorFlow: only adaptation (or the tf backend) needs it
+
+        adapter = Adapter(*build_models(weights), optimizer=cfg.optimizer, lr=cfg.lr)
+        base = adapter.initial_weights()
+    sr = make_sr(weights, cfg.backend, cfg.gpu, adapter=adapter, log=log)
+    max_memory = cfg.max_memory * 2**30 if cfg.max_memory > 0 else available_memory() / 2  # fixed at start
     summary = RunSummary([], [], [])
     bar = tqdm(inputs, desc="test.py", unit="img", file=sys.stderr, dynamic_ncols=True)
     for path in bar:
@@ -103,7 +101,7 @@ def run_folder(cfg, log=None):
             log(f"error: {e}")
             summary.failed.append(path)
             continue
-        weights = base
+        adapted = None
         if cfg.fine_tune_num > 0:
             faces = load_face_patches(cfg.face_dir, name, cfg.patch_size, cfg.patch_num_per_img, image_rng(cfg.seed, name))
             for msg in faces.errors:
@@ -116,9 +114,10 @@ def run_folder(cfg, log=None):
                 log(f"warning: {path}: no usable face pairs in {cfg.face_dir}; super-resolved without adaptation")
                 summary.no_faces.append(path)
             else:
-                weights, losses = adapter.adapt(base, to_float(faces.lq), to_float(faces.hq), cfg.fine_tune_num)
+                values, losses = adapter.adapt(base, to_float(faces.lq), to_float(faces.hq), cfg.fine_tune_num)
+                adapted = values_to_tensors(adapter.sr_model, values)
                 bar.set_postfix_str(f"{name}: {len(faces.used)} face(s), loss {losses[0]:.4f}->{losses[-1]:.4f}")
-        out = super_resolve_photo(adapter, weights, image, cfg.tile, cfg.tile_pad)
+        out = super_resolve_photo(sr, image, adapted, cfg.tile, cfg.tile_pad, max_memory)
         out_path = os.path.join(cfg.output_dir, name + ".png")
         try:
             write_rgb(out_path, out)

@@ -6,7 +6,7 @@ Layer names are the upstream weight keys with '.' replaced by '_':
 """
 import keras
 
-SCALE = 4  # the one definition of the x4 scale: LQ -> SR, LQ face -> HQ face, LQ patch -> HQ patch
+from metaf2n_tf.models import SCALE  # noqa: F401  (re-exported: the scale is RRDBNet's)
 
 
 def _conv(filters, name):

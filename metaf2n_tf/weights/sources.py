@@ -12,9 +12,7 @@ import os
 import numpy as np
 
 from metaf2n_tf.errors import WeightsError
-from metaf2n_tf.models.masknet import masknet
-from metaf2n_tf.models.rrdbnet import rrdbnet
-from metaf2n_tf.weights import h5, pth, tf_checkpoint
+from metaf2n_tf.weights import h5, pth
 from metaf2n_tf.weights.assign import set_model_weights, split_scopes, sr_arch
 from metaf2n_tf.weights.names import pth_to_tf1
 
@@ -57,7 +55,9 @@ def read_weights(source):
         tensors = _from_pth(source)
     elif h5.is_weights_h5(source):
         tensors, _ = h5.read_h5(source)
-    elif os.path.isdir(source) or tf_checkpoint.is_checkpoint_prefix(source):
+    elif os.path.isdir(source) or os.path.isfile(source + ".index"):  # a TF1 checkpoint (prefix.index)
+        from metaf2n_tf.weights import tf_checkpoint  # imports TensorFlow: only this source needs it
+
         tensors = tf_checkpoint.read_tf1_checkpoint(source)
     elif os.path.exists(source):
         raise WeightsError(f"{source}: unknown weights format (expected .pth, .h5 or a TF1 checkpoint prefix)")
@@ -75,6 +75,9 @@ def read_weights(source):
 
 def build_models(weights):
     """Builds RRDBNet (size read from the weights) and MaskNet (None without Mask weights) and loads them."""
+    from metaf2n_tf.models.masknet import masknet  # Keras: imported here, so reading weights needs no TensorFlow
+    from metaf2n_tf.models.rrdbnet import rrdbnet
+
     num_block, num_feat, num_grow_ch = weights.arch
     sr_model = rrdbnet(num_block=num_block, num_feat=num_feat, num_grow_ch=num_grow_ch)
     set_model_weights(sr_model, weights.sr, weights.source)
