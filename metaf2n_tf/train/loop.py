@@ -32,7 +32,7 @@ from metaf2n_tf.data.degradations import DegradationConfig
 from metaf2n_tf.devices import select_gpus
 from metaf2n_tf.errors import ConfigError, MetaF2NError
 from metaf2n_tf.models.discriminator import unet_discriminator_sn, update_spectral_norms
-from metaf2n_tf.models.rrdbnet import SCALE
+from metaf2n_tf.models import SCALE
 from metaf2n_tf.train.checkpoints import (
     Checkpoints, build_discriminator, build_sr_and_mask, export_tf1, model_directory, resume_point, sr_and_mask_for,
     training_checkpoint)

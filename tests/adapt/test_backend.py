@@ -65,7 +65,7 @@ def test_x4plus_openvino_matches_ncnn_runtime_on_real_photo():
     import cv2
     from skimage import data
 
-    from metaf2n_tf.weights.ncnn import ncnn_upscale
+    from tests.ncnn_reference import ncnn_upscale
     from metaf2n_tf.weights.sources import read_weights
 
     lq = cv2.resize(data.astronaut()[56:248, 160:352], (40, 40), interpolation=cv2.INTER_AREA)  # the head
