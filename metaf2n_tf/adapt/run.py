@@ -56,8 +56,12 @@ def run_folder(cfg, log=None):
     log = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
     inputs = list_inputs(cfg.input_dir)
     prepare_output_dir(cfg.output_dir)
-    sr_model, mask_model = build_models(read_weights(cfg.model_dir))
-    adapter = Adapter(sr_model, mask_model, optimizer=cfg.optimizer, lr=cfg.lr)
+    weights_source = read_weights(cfg.model_dir)
+    sr_model, mask_model = build_models(weights_source)
+    rates = weights_source.sgd_rates(sr_model) if cfg.optimizer == "sgd" else None
+    if rates is not None:
+        log(f"note: {cfg.model_dir} holds learned per-tensor SGD rates (LSLR): they replace --lr {cfg.lr:g}")
+    adapter = Adapter(sr_model, mask_model, optimizer=cfg.optimizer, lr=cfg.lr, rates=rates)
     base = adapter.initial_weights()
     summary = RunSummary([], [], [])
     bar = tqdm(inputs, desc="test.py", unit="img", file=sys.stderr, dynamic_ncols=True)

@@ -12,6 +12,8 @@ import re
 
 SR_SCOPE = "MODEL"
 MASK_SCOPE = "Mask"
+# Learned per-tensor inner learning rates (MAML++ LSLR): scalar ``LSLR/<SR tensor name>``.
+LSLR_SCOPE = "LSLR"
 
 _BODY_LAYER = re.compile(r"^body_(\d+)_(rdb\d+)_(conv\d+)$")
 _BODY_PTH = re.compile(r"^body\.(\d+)\.(rdb\d+)\.(conv\d+)\.(weight|bias)$")
