@@ -102,11 +102,13 @@ def prepare(heldout_dir, work_dir, seeds):
     return names
 
 
-def settings(variants):
+def settings(variants, baselines=True):
     """(label, AdaptConfig fields) of every row of the table."""
-    rows = [("x4plus, no adaptation", dict(model_dir=X4PLUS, fine_tune_num=0)),
-            ("x4plus + original rule (SGD 0.01 x1)", dict(model_dir=X4PLUS, fine_tune_num=1)),
-            ("x4plus + Adam 1e-4 x10", dict(model_dir=X4PLUS, fine_tune_num=10, optimizer="adam", lr=1e-4))]
+    rows = []
+    if baselines:
+        rows += [("x4plus, no adaptation", dict(model_dir=X4PLUS, fine_tune_num=0)),
+                 ("x4plus + original rule (SGD 0.01 x1)", dict(model_dir=X4PLUS, fine_tune_num=1)),
+                 ("x4plus + Adam 1e-4 x10", dict(model_dir=X4PLUS, fine_tune_num=10, optimizer="adam", lr=1e-4))]
     for variant in variants:
         label, _, model_dir = variant.partition("=")
         if not model_dir:
@@ -143,6 +145,23 @@ def table(results, keys):
     return "\n".join(lines)
 
 
+def read_csv(path, names, keys):
+    """(results, csv rows) of an earlier ``--csv`` file, restricted to ``names``, in its row order."""
+    import csv
+
+    results, rows = {}, []
+    with open(path, encoding="utf-8") as f:
+        for line in csv.DictReader(f):
+            if line["photo"] in names:
+                row = {k: float(line[k]) for k in keys}
+                results.setdefault(line["setting"], {})[line["photo"]] = row
+                rows.append((line["setting"], line["photo"], row))
+    missing = [label for label, by_name in results.items() if set(by_name) != set(names)]
+    if not results or missing:
+        raise InputError(f"{path}: no rows for every photo of this run ({missing[:1] or 'none found'})")
+    return [(label, [by_name[n] for n in names]) for label, by_name in results.items()], rows
+
+
 def define_flags():
     fv = flags.FlagValues()
     flags.DEFINE_string("heldout_dir", "datasets/offline/heldout", "held-out face photos (ground truth)",
@@ -155,6 +174,10 @@ def define_flags():
                         flag_values=fv)
     flags.DEFINE_integer("patch_num_per_img", 16, "face patches per face (test.py's default)", flag_values=fv)
     flags.DEFINE_string("csv", "", "per-photo figures to this CSV", flag_values=fv)
+    flags.DEFINE_bool("baselines", True, "run the x4plus rows (no adaptation, original rule, Adam)", flag_values=fv)
+    flags.DEFINE_string("base_csv", "", "take earlier rows from this --csv output (same photos and seeds), e.g. "
+                        "the x4plus rows with --nobaselines; the first row is the reference of the gains",
+                        flag_values=fv)
     return fv
 
 
@@ -171,9 +194,9 @@ def run(fv):
     else:
         say("NIQE skipped: supply BasicSR's niqe_pris_params.npz with --niqe_params")
     keys = ["psnr", "ssim", "l1"] + (["niqe"] if niqe_params is not None else [])
-    results, csv_rows = [], []
-    for i, (label, fields) in enumerate(settings(fv.variant)):
-        out = os.path.join(fv.work_dir, f"result{i}")
+    results, csv_rows = read_csv(fv.base_csv, names, keys) if fv.base_csv else ([], [])
+    for i, (label, fields) in enumerate(settings(fv.variant, fv.baselines)):
+        out = os.path.join(fv.work_dir, "results", "".join(c if c.isalnum() else "_" for c in label))
         cfg = dataclasses.replace(AdaptConfig(), input_dir=os.path.join(fv.work_dir, "LQ"),
                                   face_dir=os.path.join(fv.work_dir, "faces"), output_dir=out, gpu="",
                                   patch_num_per_img=fv.patch_num_per_img, **fields)
