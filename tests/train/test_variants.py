@@ -114,3 +114,64 @@ def test_mask_ones_gives_unit_weights():
     set_mask_to_ones(mask)
     x = np.random.default_rng(0).uniform(size=(2, 8, 8, 6)).astype(np.float32)
     np.testing.assert_array_equal(mask(x).numpy(), np.ones((2, 8, 8, 1), np.float32))
+
+
+@pytest.mark.slow
+def test_frozen_lslr_run_exports_rates_that_test_py_uses(tmp_path):
+    """main.py --freeze_sr --learn_inner_lr --mask_init ones: SR unchanged, rates moved, exported as LSLR/*,
+    read back by test.py's loader in SR-variable order and applied per tensor by the Adapter."""
+    import json
+    import os
+
+    import cv2
+
+    from metaf2n_tf.adapt.tta import Adapter
+    from metaf2n_tf.data import records
+    from metaf2n_tf.weights import h5
+    from metaf2n_tf.weights.sources import build_models, read_weights
+    from tests.reference_tf1 import random_tensors
+    from tests.train.test_loop import _script
+
+    rng = np.random.default_rng(0)
+    for prefix, size in (("whole_face", 64), ("back64", 64)):
+        with records.ShardWriter(str(tmp_path / "rec"), prefix, 100) as writer:
+            for _ in range(6):
+                base = rng.integers(0, 256, (size // 8, size // 8, 3)).astype(np.uint8)
+                writer.write(records.encode(cv2.resize(base, (size, size), interpolation=cv2.INTER_CUBIC)))
+            writer.close()
+    init = random_tensors(num_block=1, seed=3)
+    h5.write_h5(tmp_path / "init.h5", init)
+    args = [f"--tfrecord_path0={tmp_path}/rec/whole_face*", f"--tfrecord_path1={tmp_path}/rec/back64*",
+            "--face_size=64", "--natural_size=64", "--height=32", "--height1=32", "--restorer=gt",
+            "--meta_batch_size=1", "--task_batch_size=2", "--num_block=1", f"--init_weights={tmp_path}/init.h5",
+            "--lpips_weight=0", "--meta_iter=3", "--save_iter=3", "--print_iter=3", "--trial=1",
+            f"--checkpoint_dir={tmp_path}/ck", f"--log_dir={tmp_path}/logs", "--freeze_sr", "--learn_inner_lr",
+            "--inner_lr_lr=0.05", "--mask_init=ones", "--task_lr=0.02"]
+    main = _script("main")
+    assert main.main(args + ["--step=0"]) == 0
+    saved = json.load(open(tmp_path / "ck" / "Model1" / "config-0.json"))
+    assert saved["meta"]["learn_inner_lr"] and saved["degradation"]["noise_range"] == [1.0, 30.0]
+    assert main.main(args + [f"--export={tmp_path}/out/model"]) == 0
+
+    weights = read_weights(str(tmp_path / "out" / "model"))
+    for name, value in init.items():
+        if name.startswith("MODEL/"):
+            np.testing.assert_array_equal(weights.sr[name], value)  # --freeze_sr: SR as initialised
+    sr_model, mask_model = build_models(weights)
+    rates = weights.sgd_rates(sr_model)
+    assert len(rates) == len(sr_model.trainable_variables)
+    assert max(abs(r / 0.02 - 1) for r in rates) > 0.01  # 3 Adam steps at 0.05 on log-rates moved them
+    assert mask_model is not None
+
+    lq = rng.uniform(size=(2, 8, 8, 3)).astype(np.float32)
+    hq = rng.uniform(size=(2, 32, 32, 3)).astype(np.float32)
+    adapter = Adapter(sr_model, mask_model, rates=rates)
+    base = adapter.initial_weights()
+    adapted, _ = adapter.adapt(base, lq, hq, 1)
+    with tf.GradientTape() as tape:
+        tape.watch(base)
+        mask = mask_model(tta.mask_input(lq, hq))
+        loss = tf.reduce_mean(mask * tf.abs(hq - tta.sr_forward(sr_model, base, lq)))
+    grads = tape.gradient(loss, base)
+    for new, w, g, r in zip(adapted, base, grads, rates):
+        np.testing.assert_allclose(new.numpy(), w.numpy() - r * g.numpy(), rtol=1e-5, atol=1e-7)
