@@ -102,13 +102,19 @@ def prepare(heldout_dir, work_dir, seeds):
     return names
 
 
-def settings(variants, baselines=True):
+BASELINES = {
+    "none": ("x4plus, no adaptation", dict(model_dir=X4PLUS, fine_tune_num=0)),
+    "sgd": ("x4plus + original rule (SGD 0.01 x1)", dict(model_dir=X4PLUS, fine_tune_num=1)),
+    "adam": ("x4plus + Adam 1e-4 x10", dict(model_dir=X4PLUS, fine_tune_num=10, optimizer="adam", lr=1e-4)),
+}
+
+
+def settings(variants, baselines=tuple(BASELINES)):
     """(label, AdaptConfig fields) of every row of the table."""
-    rows = []
-    if baselines:
-        rows += [("x4plus, no adaptation", dict(model_dir=X4PLUS, fine_tune_num=0)),
-                 ("x4plus + original rule (SGD 0.01 x1)", dict(model_dir=X4PLUS, fine_tune_num=1)),
-                 ("x4plus + Adam 1e-4 x10", dict(model_dir=X4PLUS, fine_tune_num=10, optimizer="adam", lr=1e-4))]
+    unknown = [b for b in baselines if b not in BASELINES]
+    if unknown:
+        raise ConfigError(f"--baselines: got {unknown[0]!r}, expected some of {', '.join(BASELINES)}")
+    rows = [BASELINES[b] for b in baselines]
     for variant in variants:
         label, _, model_dir = variant.partition("=")
         if not model_dir:
@@ -162,6 +168,13 @@ def read_csv(path, names, keys):
     return [(label, [by_name[n] for n in names]) for label, by_name in results.items()], rows
 
 
+def write_csv(path, csv_rows, keys):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("setting,photo," + ",".join(keys) + "\n")
+        for label, name, row in csv_rows:
+            f.write(f"\"{label}\",{name}," + ",".join(f"{row[k]:.6f}" for k in keys) + "\n")
+
+
 def define_flags():
     fv = flags.FlagValues()
     flags.DEFINE_string("heldout_dir", "datasets/offline/heldout", "held-out face photos (ground truth)",
@@ -174,9 +187,10 @@ def define_flags():
                         flag_values=fv)
     flags.DEFINE_integer("patch_num_per_img", 16, "face patches per face (test.py's default)", flag_values=fv)
     flags.DEFINE_string("csv", "", "per-photo figures to this CSV", flag_values=fv)
-    flags.DEFINE_bool("baselines", True, "run the x4plus rows (no adaptation, original rule, Adam)", flag_values=fv)
+    flags.DEFINE_list("baselines", list(BASELINES), "x4plus rows to run: none (no adaptation), sgd (original "
+                      "rule), adam (Adam 1e-4 x10); '' for none of them", flag_values=fv)
     flags.DEFINE_string("base_csv", "", "take earlier rows from this --csv output (same photos and seeds), e.g. "
-                        "the x4plus rows with --nobaselines; the first row is the reference of the gains",
+                        "the x4plus rows, with --baselines ''; the first row is the reference of the gains",
                         flag_values=fv)
     return fv
 
@@ -195,7 +209,7 @@ def run(fv):
         say("NIQE skipped: supply BasicSR's niqe_pris_params.npz with --niqe_params")
     keys = ["psnr", "ssim", "l1"] + (["niqe"] if niqe_params is not None else [])
     results, csv_rows = read_csv(fv.base_csv, names, keys) if fv.base_csv else ([], [])
-    for i, (label, fields) in enumerate(settings(fv.variant, fv.baselines)):
+    for label, fields in settings(fv.variant, fv.baselines):
         out = os.path.join(fv.work_dir, "results", "".join(c if c.isalnum() else "_" for c in label))
         cfg = dataclasses.replace(AdaptConfig(), input_dir=os.path.join(fv.work_dir, "LQ"),
                                   face_dir=os.path.join(fv.work_dir, "faces"), output_dir=out, gpu="",
@@ -208,13 +222,9 @@ def run(fv):
         results.append((label, rows))
         csv_rows += [(label, name, row) for name, row in zip(names, rows)]
         say(f"{label}: PSNR-Y {np.mean([r['psnr'] for r in rows]):.2f} dB")
-    text = table(results, keys)
-    print(text)
-    if fv.csv:
-        with open(fv.csv, "w", encoding="utf-8") as f:
-            f.write("setting,photo," + ",".join(keys) + "\n")
-            for label, name, row in csv_rows:
-                f.write(f"\"{label}\",{name}," + ",".join(f"{row[k]:.6f}" for k in keys) + "\n")
+        if fv.csv:  # after every row: an interrupted run keeps what it measured
+            write_csv(fv.csv, csv_rows, keys)
+    print(table(results, keys))
     return 0
 
 
