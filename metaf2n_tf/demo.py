@@ -25,7 +25,7 @@ from metaf2n_tf.faces.pairs import make_face_pairs, write_face_pairs
 from metaf2n_tf.faces.restore import restorer_by_name
 from metaf2n_tf.metrics.psnr import psnr
 from metaf2n_tf.metrics.ssim import ssim
-from metaf2n_tf.models.rrdbnet import SCALE
+from metaf2n_tf.models import SCALE
 
 NAME = "astronaut"
 

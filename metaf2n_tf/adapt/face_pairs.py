@@ -12,7 +12,7 @@ import numpy as np
 
 from metaf2n_tf.data.images import read_rgb
 from metaf2n_tf.errors import InputError
-from metaf2n_tf.models.rrdbnet import SCALE
+from metaf2n_tf.models import SCALE
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 

@@ -18,7 +18,6 @@ import sys
 
 import numpy as np
 
-from metaf2n_tf.models import SCALE  # noqa: F401
 LRELU_SLOPE = 0.2
 RESIDUAL_SCALE = 0.2
 _UP_CONVS = ("conv_up1", "conv_up2")

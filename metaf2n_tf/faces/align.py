@@ -21,7 +21,7 @@ import numpy as np
 from skimage.transform import SimilarityTransform
 
 from metaf2n_tf.errors import InputError
-from metaf2n_tf.models.rrdbnet import SCALE
+from metaf2n_tf.models import SCALE
 
 # The 96x112 five-point template of the original (x, y): left eye, right eye, nose, left/right mouth corner.
 BASE_POINTS = np.array([

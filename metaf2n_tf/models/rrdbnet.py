@@ -6,8 +6,6 @@ Layer names are the upstream weight keys with '.' replaced by '_':
 """
 import keras
 
-from metaf2n_tf.models import SCALE  # noqa: F401  (re-exported: the scale is RRDBNet's)
-
 
 def _conv(filters, name):
     # 3x3, stride 1, 'same' zero padding == PyTorch padding=1.
