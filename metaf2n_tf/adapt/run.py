@@ -87,7 +87,11 @@ def run_folder(cfg, log=None):
     if cfg.fine_tune_num > 0:
         from metaf2n_tf.adapt.tta import Adapter  # imports TensorFlow: only adaptation (or the tf backend) needs it
 
-        adapter = Adapter(*build_models(weights), optimizer=cfg.optimizer, lr=cfg.lr)
+        sr_model, mask_model = build_models(weights)
+        rates = weights.sgd_rates(sr_model) if cfg.optimizer == "sgd" else None
+        if rates is not None:
+            log(f"note: {cfg.model_dir} holds learned per-tensor SGD rates (LSLR): they replace --lr {cfg.lr:g}")
+        adapter = Adapter(sr_model, mask_model, optimizer=cfg.optimizer, lr=cfg.lr, rates=rates)
         base = adapter.initial_weights()
     sr = make_sr(weights, cfg.backend, cfg.gpu, adapter=adapter, log=log)
     max_memory = cfg.max_memory * 2**30 if cfg.max_memory > 0 else available_memory() / 2  # fixed at start

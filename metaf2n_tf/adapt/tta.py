@@ -46,20 +46,23 @@ class Adapter:
     Shapes are left dynamic so images and face batches of any size reuse the same graphs.
     """
 
-    def __init__(self, sr_model, mask_model=None, optimizer="sgd", lr=0.01, warn=True):
+    def __init__(self, sr_model, mask_model=None, optimizer="sgd", lr=0.01, warn=True, rates=None):
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
         self.sr_model = sr_model
         self.mask_model = mask_model
         self.optimizer = optimizer
         self.lr = float(lr)
+        # learned per-tensor SGD rates (LSLR, stored with meta-trained weights) replace lr for sgd
+        self.rates = None if rates is None else [float(r) for r in rates]
+        sgd_lr = self.lr if self.rates is None else self.rates
         if mask_model is None and warn:
             print("note: the weights have no MaskNet: face loss weights W = 1", file=sys.stderr)
         image = tf.TensorSpec([None, None, None, 3], tf.float32)
         self._mask = tf.function(lambda lq, hq: face_weights(mask_model, lq, hq), input_signature=[image, image])
         self._forward = tf.function(lambda w, x: sr_forward(sr_model, w, x), reduce_retracing=True)
         self._sgd = tf.function(
-            lambda w, lq, hq, m: inner_step(sr_model, w, lq, hq, m, self.lr), reduce_retracing=True
+            lambda w, lq, hq, m: inner_step(sr_model, w, lq, hq, m, sgd_lr), reduce_retracing=True
         )
         self._adam = tf.function(
             lambda w, s, lq, hq, m: adam_step(sr_model, w, s, lq, hq, m, self.lr), reduce_retracing=True

@@ -48,6 +48,10 @@ def face_loss_and_grads(model, weights, lq, hq, mask, first_order=False):
 
 
 def inner_step(model, weights, lq, hq, mask, lr, first_order=False):
-    """One plain SGD step ``theta - lr * grad`` (the original rule); returns (new weights, loss before)."""
+    """One plain SGD step ``theta - lr * grad`` (the original rule); returns (new weights, loss before).
+
+    ``lr`` is one rate, or a list of one rate per weight tensor (learned per-tensor rates, MAML++ LSLR).
+    """
     loss, grads = face_loss_and_grads(model, weights, lq, hq, mask, first_order)
-    return [w - lr * g for w, g in zip(weights, grads)], loss
+    rates = lr if isinstance(lr, (list, tuple)) else [lr] * len(weights)
+    return [w - r * g for w, g, r in zip(weights, grads, rates)], loss

@@ -11,6 +11,8 @@ The input pipeline's position (the ``tf.data`` iterator, shuffle buffers include
 bit-exactly. ``export_tf1`` writes the SR and MaskNet weights of the latest checkpoint under the original
 TF1 names (``MODEL/*``, ``Mask/*``) for test.py and ``tf.compat.v1.train.Saver``.
 """
+import glob
+import json
 import os
 import re
 import sys
@@ -24,7 +26,7 @@ from metaf2n_tf.models.masknet import masknet
 from metaf2n_tf.models.rrdbnet import rrdbnet
 from metaf2n_tf.weights import pth
 from metaf2n_tf.weights.assign import get_model_weights, set_model_weights
-from metaf2n_tf.weights.names import RRDB_BLOCK
+from metaf2n_tf.weights.names import LSLR_SCOPE, RRDB_BLOCK, model_tf1_names
 from metaf2n_tf.weights.sources import read_weights
 from metaf2n_tf.weights.tf_checkpoint import write_tf1_checkpoint
 from metaf2n_tf.weights.torchvision import set_netd_weights
@@ -119,8 +121,11 @@ def sr_arch(sr_model):
 def training_checkpoint(models, optimizers, step):
     """The ``tf.train.Checkpoint`` of a run: models, both optimizers, the step and the SR architecture."""
     arch = tf.Variable(np.asarray(sr_arch(models.sr), np.int64), trainable=False, name="arch")
+    extra = {}
+    if models.inner_lrs:  # LSLR (--learn_inner_lr): the log-rates and their optimizer
+        extra = {"inner_lr": list(models.inner_lrs), "inner_lr_optimizer": optimizers[2]}
     return tf.train.Checkpoint(model=models.sr, mask=models.mask, discriminator=models.disc,
-                               optimizer=optimizers[0], disc_optimizer=optimizers[1], step=step, arch=arch)
+                               optimizer=optimizers[0], disc_optimizer=optimizers[1], step=step, arch=arch, **extra)
 
 
 def checkpoint_step(path):
@@ -197,5 +202,34 @@ def export_tf1(directory, prefix):
     status = tf.train.Checkpoint(model=sr_model, mask=mask_model).read(latest)
     status.expect_partial()  # the optimizers and the discriminator stay behind
     status.assert_existing_objects_matched()
-    tensors = {**get_model_weights(sr_model), **get_model_weights(mask_model)}
+    tensors = {**get_model_weights(sr_model), **get_model_weights(mask_model), **inner_rate_tensors(latest, sr_model)}
     return write_tf1_checkpoint(prefix, tensors), checkpoint_step(latest)
+
+
+def inner_rate_tensors(path, sr_model):
+    """LSLR rates of a training checkpoint as ``{'LSLR/<SR tensor name>': task_lr * exp(v)}`` ({} without).
+
+    The rate is stored, not the log-rate, so a reader needs no task_lr; ``task_lr`` is read from the
+    run's ``config-*.json`` beside the checkpoint (0.01, the original's, when there is none).
+    """
+    keys = [name for name, _ in tf.train.list_variables(path)
+            if name.startswith("inner_lr/") and name.endswith("/.ATTRIBUTES/VARIABLE_VALUE")]
+    if not keys:
+        return {}
+    reader = tf.train.load_checkpoint(path)
+    names = dict((id(var), name) for var, name in model_tf1_names(sr_model))
+    order = [names[id(v)] for v in sr_model.trainable_variables]
+    task_lr = _task_lr(os.path.dirname(path))
+    out = {}
+    for i, name in enumerate(order):
+        value = reader.get_tensor(f"inner_lr/{i}/.ATTRIBUTES/VARIABLE_VALUE")
+        out[f"{LSLR_SCOPE}/{name}"] = np.asarray(task_lr * np.exp(value), np.float32)
+    return out
+
+
+def _task_lr(directory):
+    configs = sorted(glob.glob(os.path.join(directory, "config-*.json")), key=checkpoint_step)
+    if not configs:
+        return 0.01
+    with open(configs[-1], encoding="utf-8") as f:
+        return float(json.load(f)["meta"]["task_lr"])

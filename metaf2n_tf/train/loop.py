@@ -16,6 +16,7 @@
   Ctrl-C stops at once); a NaN or Inf loss stops the run with no checkpoint written after it.
 """
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -24,6 +25,7 @@ import sys
 import threading
 
 import keras
+import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
@@ -33,11 +35,13 @@ from metaf2n_tf.devices import select_gpus
 from metaf2n_tf.errors import ConfigError, MetaF2NError
 from metaf2n_tf.models.discriminator import unet_discriminator_sn, update_spectral_norms
 from metaf2n_tf.models import SCALE
+from metaf2n_tf.weights.sources import X4PLUS, read_weights
 from metaf2n_tf.train.checkpoints import (
-    Checkpoints, build_discriminator, build_sr_and_mask, export_tf1, model_directory, resume_point, sr_and_mask_for,
+    NO_INIT_WEIGHTS, Checkpoints, build_discriminator, build_sr_and_mask, export_tf1, model_directory, resume_point, sr_and_mask_for,
     training_checkpoint)
 from metaf2n_tf.train.losses import LossWeights
-from metaf2n_tf.train.meta_step import LOSS_KEYS, MetaModels, MetaSettings, meta_step, task_diagnostics
+from metaf2n_tf.train.meta_step import (
+    LOSS_KEYS, MetaModels, MetaSettings, inner_rates, make_inner_lrs, meta_step, task_diagnostics)
 from metaf2n_tf.weights.torchvision import load_lpips
 
 ADAM_EPSILON = 1e-8  # TF1 AdamOptimizer's default (Keras': 1e-7)
@@ -90,18 +94,41 @@ def build_models(meta, resume_path=None):
     if resume_path is None:
         sr_model, mask_model = build_sr_and_mask(meta.init_weights, meta.num_block)
         disc = build_discriminator(meta.disc_weights)
+        if meta.mask_init == "ones" and not read_weights_has_mask(meta.init_weights):
+            set_mask_to_ones(mask_model)
     else:
         (sr_model, mask_model), disc = sr_and_mask_for(resume_path, meta.num_block), unet_discriminator_sn()
     lpips = None
     if meta.lpips_weight > 0:
         lpips = load_lpips(meta.alexnet_weights)
-    return MetaModels(sr=sr_model, mask=mask_model, disc=disc, lpips=lpips)
+    inner_lrs = make_inner_lrs(sr_model) if meta.learn_inner_lr else ()
+    return MetaModels(sr=sr_model, mask=mask_model, disc=disc, lpips=lpips, train_sr=not meta.freeze_sr,
+                      inner_lrs=inner_lrs)
+
+
+def read_weights_has_mask(init_weights):
+    """True when the init source holds MaskNet weights (then --mask_init does not apply)."""
+    if init_weights in (NO_INIT_WEIGHTS, X4PLUS) or init_weights.endswith(".pth"):
+        return False
+    return read_weights(init_weights).mask is not None
+
+
+def set_mask_to_ones(mask_model):
+    """MaskNet's last conv to kernel 0, bias 1: W = ReLU(1) = 1 everywhere (the plain face L1) at the start,
+    while the last kernel still gets a gradient from the features before it."""
+    last = mask_model.get_layer("conv8")
+    kernel, bias = last.get_weights()
+    last.set_weights([np.zeros_like(kernel), np.ones_like(bias)])
 
 
 def make_optimizers(meta):
-    """(Adam for SR + MaskNet at meta_lr, Adam for the discriminator at disc_lr), TF1 epsilon."""
-    return (keras.optimizers.Adam(meta.meta_lr, epsilon=ADAM_EPSILON),
-            keras.optimizers.Adam(meta.disc_lr, epsilon=ADAM_EPSILON))
+    """(Adam for SR + MaskNet at meta_lr, Adam for the discriminator at disc_lr[, Adam for the LSLR log-rates
+    at inner_lr_lr]), TF1 epsilon."""
+    optimizers = (keras.optimizers.Adam(meta.meta_lr, epsilon=ADAM_EPSILON),
+                  keras.optimizers.Adam(meta.disc_lr, epsilon=ADAM_EPSILON))
+    if meta.learn_inner_lr:
+        optimizers += (keras.optimizers.Adam(meta.inner_lr_lr, epsilon=ADAM_EPSILON),)
+    return optimizers
 
 
 def make_restorer(data):
@@ -120,10 +147,10 @@ def make_restorer(data):
     return restorer
 
 
-def make_dataset(data, meta):
+def make_dataset(data, meta, degradation=DegradationConfig()):
     """Global meta-batches of degraded tasks before face labelling (``pipeline.task_batches``)."""
     return pipeline.task_batches(
-        data.tfrecord_path0, data.tfrecord_path1, face_size=data.face_size, natural_size=data.natural_size,
+        data.tfrecord_path0, data.tfrecord_path1, degradation, face_size=data.face_size, natural_size=data.natural_size,
         face_patch=data.height, natural_patch=data.height1, scale=SCALE, meta_batch_size=meta.meta_batch_size,
         task_batch_size=meta.task_batch_size, seed=meta.seed, shuffle_buffer=data.shuffle_buffer,
     ).prefetch(1)
@@ -140,25 +167,28 @@ class Trainer:
         global_tasks: tasks per global meta-batch (a multiple of the replica count).
         restorer: face label maker for ``pipeline.finish_tasks`` (None: clean faces).
         face_patch: HQ face patch side.
+        texture_threshold: the face-crop texture filter's threshold (``DegradationConfig``).
     """
 
-    def __init__(self, strategy, models, optimizers, settings, global_tasks, restorer=None, face_patch=128):
+    def __init__(self, strategy, models, optimizers, settings, global_tasks, restorer=None, face_patch=128,
+                 texture_threshold=DegradationConfig().texture_threshold):
         replicas = strategy.num_replicas_in_sync
         if global_tasks % replicas:
             raise ConfigError(f"--meta_batch_size: got {global_tasks}, expected a multiple of the {replicas} replicas")
         self.strategy, self.models, self.optimizers, self.settings = strategy, models, optimizers, settings
         self.global_tasks, self.local_tasks = global_tasks, global_tasks // replicas
-        self.restorer, self.face_patch = restorer, face_patch
+        self.restorer, self.face_patch, self.texture_threshold = restorer, face_patch, texture_threshold
         with strategy.scope():
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             optimizers[0].build(models.generator_variables())
             optimizers[1].build(models.disc.trainable_variables)
+            if models.inner_lrs:
+                optimizers[2].build(list(models.inner_lrs))
         self._steps = {}
         self._diagnose = tf.function(self._diagnostics)
 
     def _finish(self, batch):
-        return pipeline.finish_tasks(batch, self.restorer, self.face_patch, SCALE,
-                                     DegradationConfig().texture_threshold)
+        return pipeline.finish_tasks(batch, self.restorer, self.face_patch, SCALE, self.texture_threshold)
 
     def _replica_step(self, batch, first_order):
         start = tf.distribute.get_replica_context().replica_id_in_sync_group * self.local_tasks
@@ -179,11 +209,25 @@ class Trainer:
         return self._steps[first_order](batch)
 
     def _diagnostics(self, batch):
-        task = self._finish({k: v[:1] for k, v in batch.items()})
-        return task_diagnostics(self.models, {k: v[0] for k, v in task.items()}, self.settings)
+        tasks = self._finish(batch)
+        runs = [task_diagnostics(self.models, {k: v[i] for k, v in tasks.items()}, self.settings)
+                for i in range(tasks["inputa"].shape[0])]
+        scalars = {f"task0/{k}": v for k, v in runs[0][0].items()}
+        for key in ("inner_before", "inner_after", "outer_before", "outer_adapted", "l1_before", "l1_adapted"):
+            scalars[f"adapt/{key}"] = tf.add_n([r[0][key] for r in runs]) / len(runs)
+        scalars["adapt/outer_gain"] = scalars["adapt/outer_before"] - scalars["adapt/outer_adapted"]
+        scalars["adapt/l1_gain"] = scalars["adapt/l1_before"] - scalars["adapt/l1_adapted"]
+        if self.models.inner_lrs:
+            rates = tf.stack(inner_rates(self.models, self.settings.task_lr))
+            scalars.update({"lslr/min": tf.reduce_min(rates), "lslr/mean": tf.reduce_mean(rates),
+                            "lslr/max": tf.reduce_max(rates)})
+        return scalars, runs[0][1]
 
     def diagnostics(self, batch):
-        """Task 0 of ``batch`` before / after adaptation: (scalars, images), see ``task_diagnostics``."""
+        """Every task of ``batch`` before / after adaptation, on the same batch the step trained on:
+        (``{name: scalar}``, task 0's images). ``task0/*`` are task 0's values (``task_diagnostics``),
+        ``adapt/*`` the means over the tasks of the face loss (inner) and the outer loss and its L1 term
+        before / after the inner step, and their gains (before - after); ``lslr/*`` the learned rates."""
         return self._diagnose(batch)
 
 
@@ -200,7 +244,7 @@ class Summaries:
             for name, value in losses.items():
                 tf.summary.scalar(f"loss/{name}", value)
             for name, value in scalars.items():
-                tf.summary.scalar(f"task0/{name}", value)
+                tf.summary.scalar(name, value)
             for name, value in self.learning_rates.items():
                 tf.summary.scalar(f"learning_rate/{name}", value)
             for i, (name, value) in enumerate(images.items(), 1):
@@ -262,6 +306,16 @@ def train(trainer, iterator, checkpoints, summaries, meta):
     return step
 
 
+def save_config(cfg, directory, step):
+    """Writes every setting of the run (``cfg`` resolved: flags, defaults, degradation) to
+    ``{directory}/config-{step}.json``, one file per start or resume."""
+    path = os.path.join(directory, f"config-{step}.json")
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(dataclasses.asdict(cfg), f, indent=1, sort_keys=True)
+    os.replace(path + ".tmp", path)
+    return path
+
+
 def run(cfg, strategy=None):
     """main.py: trains (or, with ``--export``, exports) as configured; ``strategy`` overrides the choice."""
     meta, data = cfg.meta, cfg.data
@@ -278,17 +332,21 @@ def run(cfg, strategy=None):
         optimizers = make_optimizers(meta)
         restorer = make_restorer(data)
         trainer = Trainer(strategy, models, optimizers, settings_from(meta), meta.meta_batch_size, restorer,
-                          data.height)
+                          data.height, cfg.degradation.texture_threshold)
         checkpoint = training_checkpoint(models, optimizers, trainer.step)
-    iterator = iter(make_dataset(data, meta))
+    iterator = iter(make_dataset(data, meta, cfg.degradation))
     checkpoints = Checkpoints(directory, checkpoint, iterator, write=is_chief(strategy))
     if resume_path is None:
         checkpoints.save(0)
     else:
         checkpoints.restore(resume_path)
+    if is_chief(strategy):
+        save_config(cfg, directory, int(trainer.step.numpy()))
     count = sum(int(tf.size(v)) for v in models.generator_variables())
     log(f"{strategy.num_replicas_in_sync} replica(s); SR + MaskNet parameters: {count / 1000:.0f} K; "
         f"starting at step {int(trainer.step.numpy())} of {meta.meta_iter}")
     learning_rates = {"meta": meta.meta_lr, "disc": meta.disc_lr, "task": meta.task_lr}
+    if meta.learn_inner_lr:
+        learning_rates["inner_lr"] = meta.inner_lr_lr
     summaries = Summaries(f"{meta.log_dir}{meta.trial}", is_chief(strategy), learning_rates)
     return train(trainer, iterator, checkpoints, summaries, meta)

@@ -6,6 +6,11 @@ Per task: W = MaskNet(bicubic(inputa), labela); theta' = theta - task_lr * grad 
 gradient reaches theta through theta' and MaskNet through W: second-order MAML, or first-order when the inner
 gradient is wrapped in ``stop_gradient`` (then MaskNet learns from its regulariser only, as in the original).
 
+Variants: ``MetaModels.train_sr`` False keeps theta fixed (only MaskNet, and the rates below, learn; they
+learn through the second-order path only, apart from MaskNet's regulariser); ``MetaModels.inner_lrs``
+(MAML++ LSLR) holds one variable v_i per SR weight tensor, and the inner step uses the rate
+task_lr * exp(v_i) for tensor i instead of task_lr (v_i = 0 at the start: the original rule).
+
 Tasks are processed one at a time in a ``tf.while_loop`` (one task's graph, one task's activations in memory)
 and their gradients summed, each divided by the GLOBAL number of tasks, so that summing over replicas (what
 Keras optimizers do under ``tf.distribute``) gives the mean over the meta-batch. Everything runs eagerly
@@ -33,14 +38,33 @@ class MetaModels:
     mask: keras.Model
     disc: keras.Model
     lpips: keras.Model | None = None
+    train_sr: bool = True
+    inner_lrs: tuple = ()  # LSLR: one log-rate variable per SR trainable tensor, or () for task_lr everywhere
 
     def lpips_distance(self, a, b):
         """Per-image LPIPS of two [N, H, W, 3] batches in [0, 1]."""
         return self.lpips([a, b], training=False)
 
     def generator_variables(self):
-        """What the meta optimizer updates: RRDBNet then MaskNet weights."""
-        return list(self.sr.trainable_variables) + list(self.mask.trainable_variables)
+        """What the meta optimizer updates: RRDBNet (unless frozen) then MaskNet weights."""
+        sr = list(self.sr.trainable_variables) if self.train_sr else []
+        return sr + list(self.mask.trainable_variables)
+
+    def meta_variables(self):
+        """Everything the outer loss trains: ``generator_variables()`` then the LSLR log-rates."""
+        return self.generator_variables() + list(self.inner_lrs)
+
+
+def make_inner_lrs(sr_model):
+    """LSLR log-rate variables, one per SR trainable tensor, all zero (rate = task_lr at the start)."""
+    return tuple(tf.Variable(0.0, name=f"inner_log_lr_{i}") for i in range(len(sr_model.trainable_variables)))
+
+
+def inner_rates(models, task_lr):
+    """The inner step's learning rate: ``task_lr``, or with LSLR the list ``task_lr * exp(v_i)``."""
+    if not models.inner_lrs:
+        return task_lr
+    return [task_lr * tf.exp(v) for v in models.inner_lrs]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,10 +95,10 @@ def task_losses(models, theta, task, settings, first_order=False):
     so D's gradient equals the one with a detached fake.
     """
     mask = face_weights(models.mask, task["inputa"], task["labela"])
+    rates = inner_rates(models, settings.task_lr)
     fast, objectives, face_losses = theta, [], []
     for _ in range(settings.task_iter):
-        fast, face_loss = inner_step(models.sr, fast, task["inputa"], task["labela"], mask, settings.task_lr,
-                                     first_order)
+        fast, face_loss = inner_step(models.sr, fast, task["inputa"], task["labela"], mask, rates, first_order)
         face_losses.append(face_loss)
         sr = sr_forward(models.sr, fast, task["inputb"])
         fake_logits = models.disc(sr, training=False)
@@ -85,11 +109,14 @@ def task_losses(models, theta, task, settings, first_order=False):
 
 
 def task_gradients(models, theta, task, settings, first_order=False):
-    """One task's (generator gradients [theta then MaskNet], discriminator gradients, losses)."""
+    """One task's (gradients of ``models.meta_variables()`` [theta unless frozen, MaskNet, LSLR],
+    discriminator gradients, losses)."""
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(theta)
         losses = task_losses(models, theta, task, settings, first_order)
-    generator = tape.gradient(losses["objective"], theta + list(models.mask.trainable_variables))
+    sources = (theta if models.train_sr else []) + list(models.mask.trainable_variables) + list(models.inner_lrs)
+    generator = tape.gradient(losses["objective"], sources,
+                              unconnected_gradients=tf.UnconnectedGradients.ZERO)
     disc = tape.gradient(losses["disc"], models.disc.trainable_variables)
     del tape
     return generator, disc, losses
@@ -106,14 +133,14 @@ def meta_gradients(models, batch, settings, global_tasks, first_order=False):
         first_order: stop the gradient at the inner gradient (first-order MAML).
 
     Returns:
-        Generator gradients (in ``models.generator_variables()`` order), discriminator gradients (in
+        Generator gradients (in ``models.meta_variables()`` order), discriminator gradients (in
         ``models.disc.trainable_variables`` order) and ``{key: mean over tasks}`` for ``LOSS_KEYS``, all
         as this replica's share of the global mean.
     """
     theta = sr_values(models)
     scale = 1.0 / float(global_tasks)
     local_tasks = batch["inputa"].shape[0]
-    zeros = ([tf.zeros_like(v) for v in models.generator_variables()],
+    zeros = ([tf.zeros_like(v) for v in models.meta_variables()],
              [tf.zeros_like(v) for v in models.disc.trainable_variables],
              {k: tf.zeros([], theta[0].dtype) for k in LOSS_KEYS})
 
@@ -131,13 +158,16 @@ def meta_gradients(models, batch, settings, global_tasks, first_order=False):
 def meta_step(models, optimizers, batch, settings, global_tasks, first_order=False):
     """``meta_gradients`` then Adam on SR + MaskNet and on the discriminator; returns the losses.
 
-    ``optimizers`` = (generator optimizer, discriminator optimizer). Spectral-norm ``u`` vectors are
-    updated by the caller before this step (``models.discriminator.update_spectral_norms``).
+    ``optimizers`` = (generator optimizer, discriminator optimizer[, LSLR optimizer when
+    ``models.inner_lrs``]). Spectral-norm ``u`` vectors are updated by the caller before this step
+    (``models.discriminator.update_spectral_norms``).
     """
     generator, disc, losses = meta_gradients(models, batch, settings, global_tasks, first_order)
-    generator_opt, disc_opt = optimizers
-    generator_opt.apply_gradients(zip(generator, models.generator_variables()))
-    disc_opt.apply_gradients(zip(disc, models.disc.trainable_variables))
+    count = len(models.generator_variables())
+    optimizers[0].apply_gradients(zip(generator[:count], models.generator_variables()))
+    optimizers[1].apply_gradients(zip(disc, models.disc.trainable_variables))
+    if models.inner_lrs:
+        optimizers[2].apply_gradients(zip(generator[count:], models.inner_lrs))
     return losses
 
 
@@ -149,9 +179,10 @@ def task_diagnostics(models, task, settings):
     """
     theta = sr_values(models)
     mask = face_weights(models.mask, task["inputa"], task["labela"])
+    rates = inner_rates(models, settings.task_lr)
     fast, face_losses = theta, []
     for _ in range(settings.task_iter):
-        fast, face_loss = inner_step(models.sr, fast, task["inputa"], task["labela"], mask, settings.task_lr, True)
+        fast, face_loss = inner_step(models.sr, fast, task["inputa"], task["labela"], mask, rates, True)
         face_losses.append(face_loss)
     scalars = {"inner_before": face_losses[0],
                "inner_after": weighted_l1(sr_forward(models.sr, fast, task["inputa"]), task["labela"], mask),

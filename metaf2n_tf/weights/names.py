@@ -12,6 +12,8 @@ import re
 
 SR_SCOPE = "MODEL"
 MASK_SCOPE = "Mask"
+# Learned per-tensor inner learning rates (MAML++ LSLR): scalar ``LSLR/<SR tensor name>``.
+LSLR_SCOPE = "LSLR"
 
 # A canonical SR tensor of RRDB block N: ``MODEL/body/N/...`` (the one pattern of block indices).
 RRDB_BLOCK = re.compile(r"^MODEL/body/(\d+)/")

@@ -13,8 +13,8 @@ import numpy as np
 
 from metaf2n_tf.errors import WeightsError
 from metaf2n_tf.weights import h5, pth
-from metaf2n_tf.weights.assign import set_model_weights, split_scopes, sr_arch
-from metaf2n_tf.weights.names import pth_to_tf1
+from metaf2n_tf.weights.assign import check_names, set_model_weights, split_scopes, sr_arch
+from metaf2n_tf.weights.names import LSLR_SCOPE, model_tf1_names, pth_to_tf1
 
 X4PLUS = "realesrgan-x4plus"
 
@@ -26,6 +26,16 @@ class Weights:
     sr: dict
     mask: dict | None
     source: str
+    inner_lr: dict | None = None  # learned per-tensor SGD rates {SR tensor name: rate} (LSLR), if stored
+
+    def sgd_rates(self, sr_model):
+        """The learned rates in ``sr_model.trainable_variables`` order, or None when the source has none."""
+        if not self.inner_lr:
+            return None
+        names = {id(var): name for var, name in model_tf1_names(sr_model)}
+        order = [names[id(v)] for v in sr_model.trainable_variables]
+        check_names(self.inner_lr, order, self.source, "learned rate")
+        return [float(self.inner_lr[name]) for name in order]
 
     @property
     def arch(self):
@@ -68,7 +78,9 @@ def read_weights(source):
     sr, mask = split_scopes(tensors)
     if not sr:
         raise WeightsError(f"{source}: no SR model weights (MODEL/*) found")
-    weights = Weights(sr={k: np.asarray(v, np.float32) for k, v in sr.items()}, mask=mask or None, source=source)
+    rates = {k[len(LSLR_SCOPE) + 1:]: float(np.asarray(v)) for k, v in tensors.items() if k.startswith(LSLR_SCOPE + "/")}
+    weights = Weights(sr={k: np.asarray(v, np.float32) for k, v in sr.items()}, mask=mask or None, source=source,
+                      inner_lr=rates or None)
     weights.arch  # validates the architecture now, with the file's name in any error
     return weights
 

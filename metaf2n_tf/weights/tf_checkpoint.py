@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from metaf2n_tf.errors import WeightsError
-from metaf2n_tf.weights.names import MASK_SCOPE, SR_SCOPE
+from metaf2n_tf.weights.names import LSLR_SCOPE, MASK_SCOPE, SR_SCOPE
 
 # Optimizer slots and bookkeeping that live beside the model variables in a training checkpoint.
 _SLOT_SUFFIXES = ("/Adam", "/Adam_1", "/Momentum", "/ExponentialMovingAverage")
@@ -28,7 +28,7 @@ def resolve_prefix(path):
     return path
 
 
-def read_tf1_checkpoint(path, scopes=(SR_SCOPE, MASK_SCOPE)):
+def read_tf1_checkpoint(path, scopes=(SR_SCOPE, MASK_SCOPE, LSLR_SCOPE)):
     """Returns ``{name: array}`` for the model variables under ``scopes`` (optimizer slots skipped)."""
     prefix = resolve_prefix(path)
     try:
