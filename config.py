@@ -30,6 +30,8 @@ class AdaptConfig:
     tile: int = -1
     tile_pad: int = 48
     gpu: str = "0"
+    skip_existing: bool = False
+    max_pixels: int = 100_000_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,6 +49,7 @@ class DataConfig:
     restorer: str = "gpen"
     gpen_weights: str = "./weights/GPEN-BFR-256.pth"
     shuffle_buffer: int = 1000
+    skip_bad_records: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +57,7 @@ class MetaConfig:
     """main.py: meta-training (MAML over face tasks), losses, checkpoints and logging."""
 
     trial: int = 0
-    step: int = 0
+    step: str = "0"
     gpu: str = "0"
     meta_iter: int = 400000
     meta_batch_size: int = 4
@@ -102,6 +105,8 @@ _HELP = {
     "tile": "LQ tile size for whole-image SR: -1 automatic, 0 whole image, >0 tile size",
     "tile_pad": "context pixels around each tile",
     "gpu": "GPU ids to use, e.g. '0' or '0,1'; '' or '-1' for CPU",
+    "skip_existing": "leave photos whose {name}.png is already in --output_dir (resume a killed batch)",
+    "max_pixels": "refuse photos declaring more pixels than this, before decoding them (decompression bombs)",
     "tfrecord_path0": "inner-loop face records: a file or a glob of shards (generate_tfrecord.py writes them)",
     "tfrecord_path1": "outer-loop natural-patch records: a file or a glob of shards",
     "height": "HQ face patch height (LQ = height/4)",
@@ -113,8 +118,10 @@ _HELP = {
     "restorer": "inner-loop face label: gpen (GPEN-BFR-256 on the degraded face, the original) or gt (clean face)",
     "gpen_weights": "GPEN-BFR-256 weights (.pth or converted .h5) for --restorer gpen",
     "shuffle_buffer": "records in each shuffle buffer",
+    "skip_bad_records": "skip records that are corrupt or of the wrong size (counted in the log) instead of stopping",
     "trial": "experiment id: checkpoints in {checkpoint_dir}/Model{trial}, logs in {log_dir}{trial}",
-    "step": "starting step: 0 for a fresh run, else the step of the latest checkpoint (resume)",
+    "step": "starting step: 0 for a fresh run, else the step of the latest checkpoint (resume); 'latest' resumes "
+    "from the latest complete checkpoint, or starts fresh when there is none (for schedulers restarting a job)",
     "meta_iter": "training stops when the step reaches this",
     "meta_batch_size": "tasks per meta step (split over the replicas)",
     "meta_lr": "Adam learning rate of the SR model and MaskNet",
@@ -144,7 +151,8 @@ _HELP = {
 
 def _define(fv, section_cls):
     for field in dataclasses.fields(section_cls):
-        define = {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string}[field.type]
+        define = {int: flags.DEFINE_integer, float: flags.DEFINE_float, str: flags.DEFINE_string,
+                  bool: flags.DEFINE_boolean}[field.type]
         define(field.name, field.default, _HELP.get(field.name, field.name), flag_values=fv)
 
 
@@ -178,6 +186,8 @@ def parse_test(argv):
     _check_gpu(adapt.gpu)
     if adapt.tile_pad < 0:
         raise ConfigError(f"--tile_pad must be >= 0, got {adapt.tile_pad}")
+    if adapt.max_pixels < 1:
+        raise ConfigError(f"--max_pixels: got {adapt.max_pixels}, expected a positive number of pixels")
     return Config(adapt=adapt)
 
 
@@ -201,7 +211,9 @@ def _check_data(data):
 
 def _check_meta(meta):
     _check_positive(meta, ("meta_batch_size", "task_iter", "task_batch_size", "print_iter", "save_iter", "num_block"))
-    for name in ("step", "meta_iter", "second_order_grad_iter", "l1_weight", "lpips_weight", "gan_weight",
+    if meta.step != "latest" and not meta.step.isdigit():
+        raise ConfigError(f"--step: got {meta.step!r}, expected a step number (0 = fresh run) or 'latest'")
+    for name in ("meta_iter", "second_order_grad_iter", "l1_weight", "lpips_weight", "gan_weight",
                  "mask_weight", "meta_lr", "task_lr", "disc_lr"):
         if getattr(meta, name) < 0:
             raise ConfigError(f"--{name}: got {getattr(meta, name)}, expected >= 0")

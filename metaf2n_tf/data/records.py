@@ -12,12 +12,11 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from metaf2n_tf.data.images import read_rgb
+from metaf2n_tf.data.images import IMAGE_EXTENSIONS, is_image_name, read_rgb
 from metaf2n_tf.errors import InputError, MetaF2NError
 
 FEATURE = "label"
 FACE_PREFIX = "whole_face"
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def patch_prefix(patch_size):
@@ -133,7 +132,7 @@ def image_files(folder):
     if not os.path.isdir(folder):
         raise InputError(f"{folder}: folder not found")
     paths = [os.path.join(root, name) for root, _, names in os.walk(folder) for name in names
-             if name.lower().endswith(IMAGE_EXTENSIONS)]
+             if is_image_name(name)]
     if not paths:
         raise InputError(f"{folder}: no image files ({', '.join(IMAGE_EXTENSIONS)}) found")
     return sorted(paths)

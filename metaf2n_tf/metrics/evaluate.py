@@ -5,9 +5,10 @@ import math
 import numpy as np
 from tqdm import tqdm
 
+from metaf2n_tf.data.images import read_rgb
 from metaf2n_tf.errors import ConfigError, MetaF2NError
 from metaf2n_tf.metrics import fid as fid_lib
-from metaf2n_tf.metrics.files import list_images, read_rgb
+from metaf2n_tf.metrics.files import list_images
 from metaf2n_tf.metrics.lpips import lpips_distance
 from metaf2n_tf.metrics.niqe import luma, niqe
 from metaf2n_tf.metrics.psnr import psnr_y

@@ -33,9 +33,10 @@ from metaf2n_tf.devices import select_gpus
 from metaf2n_tf.errors import ConfigError, MetaF2NError
 from metaf2n_tf.models.discriminator import unet_discriminator_sn, update_spectral_norms
 from metaf2n_tf.models.lpips import lpips_model
-from metaf2n_tf.train.checkpoints import (
-    Checkpoints, build_discriminator, build_sr_and_mask, export_tf1, model_directory, resume_point, sr_and_mask_for,
-    training_checkpoint)
+from metaf2n_tf.train.checkpoints import Checkpoints, model_directory, training_checkpoint
+from metaf2n_tf.train.export import export_tf1
+from metaf2n_tf.train.init_weights import build_discriminator, build_sr_and_mask
+from metaf2n_tf.train.resume import resume_point, sr_and_mask_for
 from metaf2n_tf.train.losses import LossWeights
 from metaf2n_tf.train.meta_step import LOSS_KEYS, MetaModels, MetaSettings, meta_step, task_diagnostics
 from metaf2n_tf.weights.torchvision import read_alexnet, read_lpips_lin
@@ -287,6 +288,7 @@ def run(cfg, strategy=None):
         checkpoints.save(0)
     else:
         checkpoints.restore(resume_path)
+        log(f"resumed from {resume_path}")
     count = sum(int(tf.size(v)) for v in models.generator_variables())
     log(f"{strategy.num_replicas_in_sync} replica(s); SR + MaskNet parameters: {count / 1000:.0f} K; "
         f"starting at step {int(trainer.step.numpy())} of {meta.meta_iter}")
