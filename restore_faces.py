@@ -35,7 +35,7 @@ import numpy as np
 from absl import flags
 from tqdm import tqdm
 
-from metaf2n_tf.data.images import read_rgb, write_rgb
+from metaf2n_tf.data.images import DEFAULT_MAX_PIXELS, read_rgb, set_max_pixels, write_rgb
 from metaf2n_tf.devices import select_gpus
 from metaf2n_tf.cli import parse_flags as parse_flags_into
 from metaf2n_tf.errors import ConfigError, InputError, MetaF2NError
@@ -87,6 +87,8 @@ def define_flags():
     flags.DEFINE_string("save_weights", None, "also write the loaded weights here in the project's .h5 format",
                         flag_values=fv)
     flags.DEFINE_string("gpu", "0", "GPU ids to use, e.g. '0'; '' or '-1' for CPU", flag_values=fv)
+    flags.DEFINE_integer("max_pixels", DEFAULT_MAX_PIXELS, "refuse photos declaring more pixels than this, "
+                         "before decoding them (decompression bombs)", lower_bound=1, flag_values=fv)
     return fv
 
 
@@ -225,6 +227,7 @@ _RESTORERS = {
 
 def run(fv):
     """Lists the inputs, builds the restorer, restores everything; returns (written, failed) counts."""
+    set_max_pixels(fv.max_pixels)
     inputs, build, run_restorer = _RESTORERS[fv.restorer]
     items = inputs(fv)  # bad inputs fail before the weights are loaded
     return run_restorer(fv, build(fv), items)

@@ -26,7 +26,8 @@ def main(argv=None):
         return 130
     print(
         f"test.py: wrote {len(summary.written)} image(s) to {cfg.adapt.output_dir}; "
-        f"{len(summary.no_faces)} without faces (not adapted); {len(summary.failed)} with errors",
+        f"{len(summary.no_faces)} without faces (not adapted); {len(summary.failed)} with errors"
+        + (f"; {len(summary.skipped)} skipped (result already there)" if summary.skipped else ""),
         file=sys.stderr,
     )
     return 1 if summary.failed else 0

@@ -12,7 +12,9 @@ runs several at once (more load on the cores). The last line printed is a JSON s
 (``ok``, ``exit N``, ``SIGSEGV``...), run times, and the folders of the runs that died by a signal.
 
 ``distribute`` runs the script of ``tests/train/test_distribute.py`` (one meta step on one device and on two
-logical CPU devices under MirroredStrategy; a wrong result counts as ``wrong``). ``train`` runs main.py
+logical CPU devices under MirroredStrategy; a wrong result counts as ``wrong``). ``loop2`` / ``loop1`` run
+that meta step ``--steps`` times in one process (traced once, so far more steps per CPU second) on two
+logical CPU devices under MirroredStrategy / on the default strategy. ``train`` runs main.py
 for ``--steps`` meta steps: one RRDB block, faces 8 -> 32, patches 16 -> 64, 2 tasks x 2, L1 + GAN + mask
 (the README's quick CPU check), on records this script writes once into ``--out``.
 """
@@ -71,6 +73,49 @@ def distribute_command():
     return [sys.executable, "-c", SCRIPT]
 
 
+# Many meta steps in one process (tracing once): the two-replica step of test_distribute, or one device.
+LOOP_SCRIPT = r"""
+import sys, time
+import numpy as np
+import metaf2n_tf
+import tensorflow as tf
+replicas, steps = int(sys.argv[1]), int(sys.argv[2])
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras
+from metaf2n_tf.models.discriminator import unet_discriminator_sn
+from metaf2n_tf.models.lpips import lpips_model
+from metaf2n_tf.models.masknet import masknet
+from metaf2n_tf.models.rrdbnet import rrdbnet
+from metaf2n_tf.train.loop import Trainer
+from metaf2n_tf.train.meta_step import MetaModels, MetaSettings
+
+rng = np.random.default_rng(3)
+images = lambda size: tf.constant(rng.random((2, 2, size, size, 3)), tf.float32)
+batch = {"face_lq": images(16), "face": images(64),
+         "face_corners": tf.constant(rng.integers(0, 8, (2, 2, 6, 2)), tf.int32),
+         "flip": tf.constant(rng.random((2, 2)) < 0.5), "inputb": images(16), "labelb": images(64),
+         "labelb_nousm": images(64)}
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]) if replicas == 2 else tf.distribute.get_strategy()
+keras.utils.set_random_seed(0)
+with strategy.scope():
+    models = MetaModels(rrdbnet(num_block=1), masknet(), unet_discriminator_sn(num_feat=16), lpips_model())
+    trainer = Trainer(strategy, models, (keras.optimizers.SGD(1e-3), keras.optimizers.SGD(1e-3)),
+                      MetaSettings(), 2, None, 32)
+start = time.time()
+for i in range(steps):
+    losses = trainer.train_step(batch)
+    float(losses["objective"])
+    if i % 20 == 0:
+        print(f"step {i} {time.time() - start:.1f} s", flush=True)
+print(f"done {steps} steps in {time.time() - start:.1f} s", flush=True)
+"""
+
+
+def loop_command(replicas, steps):
+    return [sys.executable, "-c", LOOP_SCRIPT, str(replicas), str(steps)]
+
+
 def backtrace(run_dir):
     """gdb ``thread apply all bt`` of a core file in ``run_dir`` into gdb.txt; the core is removed."""
     cores = glob.glob(os.path.join(run_dir, "core*"))
@@ -114,6 +159,8 @@ def one_run(index, args, env, record_dir):
     os.makedirs(run_dir, exist_ok=True)
     if args.what == "distribute":
         command = distribute_command()
+    elif args.what in ("loop1", "loop2"):
+        command = loop_command(int(args.what[-1]), args.steps)
     else:
         command = train_command(run_dir, record_dir, args.steps, args.seed + index)
     start = time.time()
@@ -137,7 +184,7 @@ def one_run(index, args, env, record_dir):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--what", choices=("distribute", "train"), required=True)
+    parser.add_argument("--what", choices=("distribute", "train", "loop1", "loop2"), required=True)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--steps", type=int, default=120, help="meta steps per training run")
     parser.add_argument("--parallel", type=int, default=1, help="runs at once")
@@ -165,7 +212,7 @@ def main(argv=None):
             if result not in ("ok", "wrong") and not result.startswith("exit"):
                 died.append(run_dir)
             print(f"run {index:3d}: {result:8s} {seconds:6.1f} s   [{dict(counts)}]", flush=True)
-    summary = {"what": args.what, "runs": args.runs, "steps": args.steps if args.what == "train" else None,
+    summary = {"what": args.what, "runs": args.runs, "steps": None if args.what == "distribute" else args.steps,
                "env": args.env, "parallel": args.parallel, "counts": dict(counts), "died": sorted(died),
                "seconds_per_run": {"min": round(min(times), 1), "median": round(sorted(times)[len(times) // 2], 1),
                                    "max": round(max(times), 1)},

@@ -11,7 +11,7 @@ from tqdm import tqdm
 from metaf2n_tf.adapt.face_pairs import load_face_patches
 from metaf2n_tf.adapt.tiling import super_resolve
 from metaf2n_tf.adapt.tta import Adapter
-from metaf2n_tf.data.images import read_rgb, to_float, to_uint8, write_rgb
+from metaf2n_tf.data.images import read_rgb, set_max_pixels, to_float, to_uint8, write_rgb
 from metaf2n_tf.errors import InputError, MetaF2NError
 from metaf2n_tf.weights.sources import build_models, read_weights
 
@@ -21,6 +21,7 @@ class RunSummary:
     written: list
     failed: list  # paths of photos with an error (unreadable, bad face pairs)
     no_faces: list
+    skipped: list = dataclasses.field(default_factory=list)  # --skip_existing: results already there
 
 
 def list_inputs(input_dir):
@@ -52,8 +53,13 @@ def image_rng(seed, name):
 
 
 def run_folder(cfg, log=None):
-    """Runs test-time adaptation + SR over ``cfg.input_dir`` (an ``AdaptConfig``); returns a RunSummary."""
+    """Runs test-time adaptation + SR over ``cfg.input_dir`` (an ``AdaptConfig``); returns a RunSummary.
+
+    Results are written atomically, so with ``skip_existing`` a rerun after a kill skips exactly the photos
+    whose result is complete. A photo that cannot be read or written is one line; the next one goes on.
+    """
     log = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
+    set_max_pixels(cfg.max_pixels)
     inputs = list_inputs(cfg.input_dir)
     prepare_output_dir(cfg.output_dir)
     sr_model, mask_model = build_models(read_weights(cfg.model_dir))
@@ -63,6 +69,10 @@ def run_folder(cfg, log=None):
     bar = tqdm(inputs, desc="test.py", unit="img", file=sys.stderr, dynamic_ncols=True)
     for path in bar:
         name = os.path.splitext(os.path.basename(path))[0]
+        out_path = os.path.join(cfg.output_dir, name + ".png")
+        if cfg.skip_existing and os.path.isfile(out_path):
+            summary.skipped.append(path)
+            continue
         try:
             image = read_rgb(path)
         except InputError as e:
@@ -85,7 +95,6 @@ def run_folder(cfg, log=None):
                 weights, losses = adapter.adapt(base, to_float(faces.lq), to_float(faces.hq), cfg.fine_tune_num)
                 bar.set_postfix_str(f"{name}: {len(faces.used)} face(s), loss {losses[0]:.4f}->{losses[-1]:.4f}")
         out = super_resolve(lambda x, w=weights: adapter.forward(w, x), to_float(image), cfg.tile, cfg.tile_pad)
-        out_path = os.path.join(cfg.output_dir, name + ".png")
         try:
             write_rgb(out_path, to_uint8(out))
         except MetaF2NError as e:
