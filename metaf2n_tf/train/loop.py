@@ -27,10 +27,10 @@ import keras
 import tensorflow as tf
 from tqdm import tqdm
 
-from metaf2n_tf.data import pipeline
+from metaf2n_tf.data import pipeline, records
 from metaf2n_tf.data.degradations import DegradationConfig
 from metaf2n_tf.devices import select_gpus
-from metaf2n_tf.errors import ConfigError, MetaF2NError
+from metaf2n_tf.errors import ConfigError, InputError, MetaF2NError
 from metaf2n_tf.models.discriminator import unet_discriminator_sn, update_spectral_norms
 from metaf2n_tf.models.lpips import lpips_model
 from metaf2n_tf.train.checkpoints import Checkpoints, model_directory, training_checkpoint
@@ -128,7 +128,53 @@ def make_dataset(data, meta):
         data.tfrecord_path0, data.tfrecord_path1, face_size=data.face_size, natural_size=data.natural_size,
         face_patch=data.height, natural_patch=data.height1, scale=SCALE, meta_batch_size=meta.meta_batch_size,
         task_batch_size=meta.task_batch_size, seed=meta.seed, shuffle_buffer=data.shuffle_buffer,
+        skip_bad_records=data.skip_bad_records,
     ).prefetch(1)
+
+
+def _record_sets(data):
+    return ((data.tfrecord_path0, data.face_size), (data.tfrecord_path1, data.natural_size))
+
+
+def bad_records_error(bad):
+    """InputError naming the first bad record (shard and index) and how many more there are."""
+    more = f" (and {len(bad) - 1} more bad record(s))" if len(bad) > 1 else ""
+    return InputError(f"{bad[0]}{more}; fix or remove the shard, or pass --skip_bad_records")
+
+
+def check_records(data):
+    """Checks the training records before the run; returns the number of bad ones that will be skipped.
+
+    Without ``--skip_bad_records`` a cheap check (framing, record lengths) runs and a bad record stops the run
+    with one line naming its shard and index; with it, every record is read (CRC too) and the bad ones are
+    counted in the log and skipped by the pipeline.
+    """
+    bad = [b for pattern, size in _record_sets(data) for b in records.scan(pattern, size, data.skip_bad_records)]
+    if bad and not data.skip_bad_records:
+        raise bad_records_error(bad)
+    if bad:
+        shards = len({b.shard for b in bad})
+        log(f"--skip_bad_records: skipping {len(bad)} bad record(s) in {shards} shard(s); first: {bad[0]}")
+    return len(bad)
+
+
+class Batches:
+    """``next()`` over the dataset iterator; a record that fails while training is located and named."""
+
+    def __init__(self, iterator, data):
+        self.iterator, self.data = iterator, data
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            return next(self.iterator)
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+            bad = [b for pattern, size in _record_sets(self.data) for b in records.scan(pattern, size, full=True)]
+            if bad:
+                raise bad_records_error(bad) from None
+            raise InputError(f"training records: {e.message.splitlines()[0]}") from None
 
 
 class Trainer:
@@ -282,6 +328,7 @@ def run(cfg, strategy=None):
         trainer = Trainer(strategy, models, optimizers, settings_from(meta), meta.meta_batch_size, restorer,
                           data.height)
         checkpoint = training_checkpoint(models, optimizers, trainer.step)
+    check_records(data)
     iterator = iter(make_dataset(data, meta))
     checkpoints = Checkpoints(directory, checkpoint, iterator, write=is_chief(strategy))
     if resume_path is None:
@@ -294,4 +341,4 @@ def run(cfg, strategy=None):
         f"starting at step {int(trainer.step.numpy())} of {meta.meta_iter}")
     learning_rates = {"meta": meta.meta_lr, "disc": meta.disc_lr, "task": meta.task_lr}
     summaries = Summaries(f"{meta.log_dir}{meta.trial}", is_chief(strategy), learning_rates)
-    return train(trainer, iterator, checkpoints, summaries, meta)
+    return train(trainer, Batches(iterator, data), checkpoints, summaries, meta)
