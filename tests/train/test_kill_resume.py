@@ -11,6 +11,8 @@ The reference is the uninterrupted run (a different process history), not the re
 import glob
 import os
 import re
+import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -184,3 +186,28 @@ def test_many_random_kills_resume_to_identical_weights(reference):
     assert kills >= 3
     run_to_end(command)
     assert_same_weights(str(root / "ref"), target)
+
+
+def _limit_file_size(limit):
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() then fails with EFBIG, as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+    return apply
+
+
+def test_full_disk_during_a_save_is_one_line_and_keeps_the_latest_checkpoint(reference):
+    """A file-size limit (``ulimit -f``) below a checkpoint's size: the save fails, nothing else does."""
+    root = reference
+    target = root / "full"
+    shutil.copytree(root / "ref", target)
+    before = latest(str(target))
+    command = main_command(root / "rec", target, steps=STEPS + 1)
+    done = subprocess.run(command, capture_output=True, text=True, env=_env(), cwd=ROOT, timeout=1800,
+                          preexec_fn=_limit_file_size(200_000))
+    assert done.returncode == 2, done.stderr[-3000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(rf"main\.py: {re.escape(str(target))}/Model1/(data/data|model)-{STEPS + 1}: cannot write the "
+                        rf"checkpoint \(.*\); the latest complete checkpoint stays model-{STEPS}", last), last
+    assert latest(str(target)) == before and step_of(before) == STEPS
+    a, b = variables(latest(str(root / "ref"))), variables(before)  # still complete and unchanged
+    assert all(np.array_equal(a[n], b[n]) for n in a)
