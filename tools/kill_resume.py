@@ -32,6 +32,7 @@ def main(argv=None):
     parser.add_argument("--max_delay", type=float, default=90.0, help="random kills land in [0, this] seconds")
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--budget_s", type=float, default=0, help="stop killing after this many seconds (0: never)")
     args = parser.parse_args(argv)
 
     rng = np.random.default_rng(args.seed)
@@ -43,7 +44,7 @@ def main(argv=None):
     print(f"reference run: {time.time() - started:.0f} s", flush=True)
     command = main_command(record_dir, target, args.steps)
     kills, in_save, failures, finished = 0, 0, [], False
-    while kills < args.kills:
+    while kills < args.kills and not (args.budget_s and time.time() - started > args.budget_s):
         mode = "save" if kills % 2 else "random"
         result = kill_once(command, target, rng, mode, args.max_delay)
         if result["finished"]:
