@@ -71,9 +71,17 @@ def step_of(path):
     return -1 if path is None else int(re.findall(r"\d+", os.path.basename(path))[-1])
 
 
-def _saving(model_dir):
-    """True while TensorFlow is writing a checkpoint (its ``*_temp`` folder exists)."""
-    return bool(glob.glob(os.path.join(model_dir, "*_temp*")) + glob.glob(os.path.join(model_dir, "data", "*_temp*")))
+def _saving(model_dir, since):
+    """True while TensorFlow is writing a checkpoint: a ``*_temp`` folder written to after ``since`` (a killed
+    save leaves its folder behind; the next save of that step reuses it)."""
+    found = glob.glob(os.path.join(model_dir, "*_temp*")) + glob.glob(os.path.join(model_dir, "data", "*_temp*"))
+    for path in found:
+        try:
+            if os.stat(path).st_mtime >= since:
+                return True
+        except FileNotFoundError:  # finished and removed meanwhile
+            continue
+    return False
 
 
 def kill_once(command, checkpoint_dir, rng, mode, max_delay=60.0):
@@ -89,18 +97,18 @@ def kill_once(command, checkpoint_dir, rng, mode, max_delay=60.0):
     log_path = os.path.join(checkpoint_dir, f"kill-{time.time_ns()}.log")
     with open(log_path, "w") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=log, env=_env(), cwd=ROOT)
-        start, delay = time.time(), rng.uniform(0, max_delay)
+        start, delay = time.time() - 1, rng.uniform(0, max_delay)  # 1 s: coarse file-system time stamps
         in_save = False
         while proc.poll() is None:
             elapsed = time.time() - start
             if mode == "random" and elapsed >= delay:
                 break
-            if mode == "save" and _saving(model_dir) and step_of(latest(checkpoint_dir)) >= 0:
+            if mode == "save" and _saving(model_dir, start) and step_of(latest(checkpoint_dir)) >= 0:
                 break
             if elapsed > 900:
                 break
             time.sleep(0.002)
-        in_save = _saving(model_dir)
+        in_save = _saving(model_dir, start)
         finished = proc.poll() is not None
         if not finished:
             proc.send_signal(signal.SIGKILL)
