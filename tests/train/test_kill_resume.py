@@ -97,7 +97,7 @@ def kill_once(command, checkpoint_dir, rng, mode, max_delay=60.0):
     log_path = os.path.join(checkpoint_dir, f"kill-{time.time_ns()}.log")
     with open(log_path, "w") as log:
         proc = subprocess.Popen(command, stdout=log, stderr=log, env=_env(), cwd=ROOT)
-        start, delay = time.time() - 1, rng.uniform(0, max_delay)  # 1 s: coarse file-system time stamps
+        start, delay = time.time(), rng.uniform(0, max_delay)
         in_save = False
         while proc.poll() is None:
             elapsed = time.time() - start
