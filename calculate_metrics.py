@@ -17,6 +17,7 @@ from absl import flags
 
 from metaf2n_tf.cli import parse_flags as parse_flags_into
 from metaf2n_tf.cli import run_main
+from metaf2n_tf.data.images import DEFAULT_MAX_PIXELS, set_max_pixels
 from metaf2n_tf.errors import InputError, WeightsError
 from metaf2n_tf.metrics import evaluate
 from metaf2n_tf.metrics.files import list_images, pair_images
@@ -58,6 +59,8 @@ def define_flags():
         "niqe_luma", "yiq", sorted(LUMA), "NIQE luma: yiq (pyiqa, the original's) or bt601 (BasicSR)", flag_values=fv
     )
     flags.DEFINE_boolean("progress", True, "show progress bars", flag_values=fv)
+    flags.DEFINE_integer("max_pixels", DEFAULT_MAX_PIXELS, "refuse photos declaring more pixels than this, "
+                         "before decoding them (decompression bombs)", lower_bound=1, flag_values=fv)
     return fv
 
 
@@ -108,6 +111,7 @@ def _fid(fv, names):
 
 def run(fv):
     """Computes and prints the metrics the flags ask for; returns the printed table."""
+    set_max_pixels(fv.max_pixels)
     names = evaluate.parse_metrics(fv.metrics)
     pairs, results_only, gt_only = pair_images(fv.result_dir, fv.gt_dir)
     _report_unmatched(results_only, gt_only)

@@ -35,6 +35,8 @@ class AdaptConfig:
     max_memory: float = 0.0
     backend: str = "auto"
     gpu: str = "0"
+    skip_existing: bool = False
+    max_pixels: int = 100_000_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +55,7 @@ class DataConfig:
     gpen_weights: str = "./weights/GPEN-BFR-256.pth"
     shuffle_buffer: int = 1000
     degradation_options: str = ""
+    skip_bad_records: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +63,7 @@ class MetaConfig:
     """main.py: meta-training (MAML over face tasks), losses, checkpoints and logging."""
 
     trial: int = 0
-    step: int = 0
+    step: str = "0"
     gpu: str = "0"
     meta_iter: int = 400000
     meta_batch_size: int = 4
@@ -116,6 +119,8 @@ _HELP = {
     "max_memory": "GB that automatic tiling may use (0: half of the memory available at start)",
     "backend": "whole-image SR engine: auto (OpenVINO on CPU, TensorFlow on a GPU), tf, or openvino",
     "gpu": "GPU ids to use, e.g. '0' or '0,1'; '' or '-1' for CPU",
+    "skip_existing": "leave photos whose {name}.png is already in --output_dir (resume a killed batch)",
+    "max_pixels": "refuse photos declaring more pixels than this, before decoding them (decompression bombs)",
     "tfrecord_path0": "inner-loop face records: a file or a glob of shards (generate_tfrecord.py writes them)",
     "tfrecord_path1": "outer-loop natural-patch records: a file or a glob of shards",
     "height": "HQ face patch height (LQ = height/4)",
@@ -129,8 +134,10 @@ _HELP = {
     "shuffle_buffer": "records in each shuffle buffer",
     "degradation_options": "JSON file of degradation settings (field: value, any field of DegradationConfig in "
     "metaf2n_tf/data/degradations.py; lists for ranges); unnamed fields keep MetaF2N's defaults",
+    "skip_bad_records": "skip records that are corrupt or of the wrong size (counted in the log) instead of stopping",
     "trial": "experiment id: checkpoints in {checkpoint_dir}/Model{trial}, logs in {log_dir}{trial}",
-    "step": "starting step: 0 for a fresh run, else the step of the latest checkpoint (resume)",
+    "step": "starting step: 0 for a fresh run, else the step of the latest checkpoint (resume); 'latest' resumes "
+    "from the latest complete checkpoint, or starts fresh when there is none (for schedulers restarting a job)",
     "meta_iter": "training stops when the step reaches this",
     "meta_batch_size": "tasks per meta step (split over the replicas)",
     "meta_lr": "Adam learning rate of the SR model and MaskNet",
@@ -215,6 +222,8 @@ def parse_test(argv):
         raise ConfigError(f"--max_memory: got {adapt.max_memory}, expected GB > 0 (or 0: half of the available memory)")
     if adapt.backend not in BACKENDS:
         raise ConfigError(f"--backend: got {adapt.backend!r}, expected one of {', '.join(BACKENDS)}")
+    if adapt.max_pixels < 1:
+        raise ConfigError(f"--max_pixels: got {adapt.max_pixels}, expected a positive number of pixels")
     return Config(adapt=adapt)
 
 
@@ -239,7 +248,9 @@ def _check_data(data):
 
 def _check_meta(meta):
     _check_positive(meta, ("meta_batch_size", "task_iter", "task_batch_size", "print_iter", "save_iter", "num_block"))
-    for name in ("step", "meta_iter", "second_order_grad_iter", "l1_weight", "lpips_weight", "gan_weight",
+    if meta.step != "latest" and not meta.step.isdigit():
+        raise ConfigError(f"--step: got {meta.step!r}, expected a step number (0 = fresh run) or 'latest'")
+    for name in ("meta_iter", "second_order_grad_iter", "l1_weight", "lpips_weight", "gan_weight",
                  "mask_weight", "meta_lr", "task_lr", "disc_lr"):
         if getattr(meta, name) < 0:
             raise ConfigError(f"--{name}: got {getattr(meta, name)}, expected >= 0")

@@ -18,7 +18,7 @@ import metaf2n_tf  # noqa: F401  (imports TensorFlow quietly)
 from absl import flags
 from tqdm import tqdm
 
-from metaf2n_tf.data.images import read_rgb
+from metaf2n_tf.data.images import DEFAULT_MAX_PIXELS, read_rgb, set_max_pixels
 from metaf2n_tf.devices import select_gpus
 from metaf2n_tf.cli import parse_flags as parse_flags_into
 from metaf2n_tf.cli import run_main
@@ -47,6 +47,8 @@ def define_flags():
                         flag_values=fv)
     flags.DEFINE_float("score_threshold", 0.9, "minimum face score, in [0.5, 1]", flag_values=fv)
     flags.DEFINE_string("gpu", "0", "GPU ids to use, e.g. '0'; '' or '-1' for CPU", flag_values=fv)
+    flags.DEFINE_integer("max_pixels", DEFAULT_MAX_PIXELS, "refuse photos declaring more pixels than this, "
+                         "before decoding them (decompression bombs)", lower_bound=1, flag_values=fv)
     return fv
 
 
@@ -83,6 +85,7 @@ def process_photo(path, name, restorer, output_dir, score_threshold):
 
 def run(fv):
     """Processes every photo of ``--input_dir``; returns the faces.json summary."""
+    set_max_pixels(fv.max_pixels)
     weights = {"gpen": fv.gpen_weights, "dmdnet": fv.dmdnet_weights}.get(fv.restorer)
     landmarks = {"dmdnet": fv.dmdnet_landmarks}.get(fv.restorer)
     restorer = restore.restorer_by_name(fv.restorer, gt_dir=fv.gt_dir, weights=weights, landmarks=landmarks)

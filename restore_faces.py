@@ -22,9 +22,11 @@ import sys
 import metaf2n_tf  # noqa: F401  (imports TensorFlow quietly)
 from absl import flags
 
+from metaf2n_tf.data.images import DEFAULT_MAX_PIXELS, set_max_pixels
 from metaf2n_tf.cli import parse_flags as parse_flags_into
+from metaf2n_tf.cli import run_main
 from metaf2n_tf.devices import select_gpus
-from metaf2n_tf.errors import ConfigError, MetaF2NError
+from metaf2n_tf.errors import ConfigError
 from metaf2n_tf.faces.dmdnet import LANDMARK_MODES
 from metaf2n_tf.faces.restore import NETWORKS
 from metaf2n_tf.faces.restore_files import CHECK_DIR, restore_faces
@@ -52,6 +54,8 @@ def define_flags():
     flags.DEFINE_string("save_weights", None, "also write the loaded weights here in the project's .h5 format",
                         flag_values=fv)
     flags.DEFINE_string("gpu", "0", "GPU ids to use, e.g. '0'; '' or '-1' for CPU", flag_values=fv)
+    flags.DEFINE_integer("max_pixels", DEFAULT_MAX_PIXELS, "refuse photos declaring more pixels than this, "
+                         "before decoding them (decompression bombs)", lower_bound=1, flag_values=fv)
     return fv
 
 
@@ -71,20 +75,17 @@ def parse_flags(argv):
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    try:
-        fv = parse_flags(argv)
-        select_gpus(fv.gpu)
-        written, failed = restore_faces(
-            fv.restorer, fv.weights, input_dir=fv.input_dir, output_dir=fv.output_dir, img_list=fv.img_list,
-            out_path=fv.out_path, check=fv.check, landmarks=fv.landmarks, save_weights=fv.save_weights,
-            program=PROGRAM)
-    except MetaF2NError as e:
-        print(f"{PROGRAM}: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{PROGRAM}: interrupted", file=sys.stderr)
-        return 130
+    return run_main(PROGRAM, _run, argv)
+
+
+def _run(argv):
+    fv = parse_flags(argv)
+    select_gpus(fv.gpu)
+    set_max_pixels(fv.max_pixels)
+    written, failed = restore_faces(
+        fv.restorer, fv.weights, input_dir=fv.input_dir, output_dir=fv.output_dir, img_list=fv.img_list,
+        out_path=fv.out_path, check=fv.check, landmarks=fv.landmarks, save_weights=fv.save_weights,
+        program=PROGRAM)
     out = fv.out_path if fv.restorer == "dmdnet" else fv.output_dir
     print(f"{PROGRAM}: wrote {written} face(s) to {out}; {failed} with errors", file=sys.stderr)
     return 1 if failed else 0

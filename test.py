@@ -20,7 +20,8 @@ def _run(argv):
     summary = run_folder(cfg.adapt)
     print(
         f"test.py: wrote {len(summary.written)} image(s) to {cfg.adapt.output_dir}; "
-        f"{len(summary.no_faces)} without faces (not adapted); {len(summary.failed)} with errors",
+        f"{len(summary.no_faces)} without faces (not adapted); {len(summary.failed)} with errors"
+        + (f"; {len(summary.skipped)} skipped (result already there)" if summary.skipped else ""),
         file=sys.stderr,
     )
     return 1 if summary.failed else 0

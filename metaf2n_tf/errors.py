@@ -15,3 +15,7 @@ class InputError(MetaF2NError):
 
 class ConfigError(MetaF2NError):
     """Flags that contradict each other or name things that do not exist."""
+
+
+class OutputError(MetaF2NError):
+    """An output file or checkpoint cannot be written (no space left, file too large, no permission)."""

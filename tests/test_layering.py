@@ -9,7 +9,7 @@ import ast
 import os
 
 PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "metaf2n_tf")
-RANK = {"errors": -1, "devices": 0, "cli": 0, "data": 1, "models": 2, "weights": 3, "faces": 4,
+RANK = {"errors": -1, "atomic": 0, "devices": 0, "cli": 0, "data": 1, "models": 2, "weights": 3, "faces": 4,
         "adapt": 5, "train": 5, "metrics": 5, "demo": 6, "enhance": 6, "webapp": 7}
 SCRIPTS = {"config", "main", "test", "demo", "calculate_metrics", "generate_test_faces", "generate_tfrecord",
            "restore_faces", "enhance", "app", "detect_landmarks"}

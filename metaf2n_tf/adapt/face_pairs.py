@@ -10,11 +10,10 @@ import re
 
 import numpy as np
 
-from metaf2n_tf.data.images import read_rgb
+from metaf2n_tf.data.images import is_image_name, read_rgb
 from metaf2n_tf.errors import InputError
 from metaf2n_tf.models import SCALE
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 @dataclasses.dataclass
@@ -38,7 +37,7 @@ def face_files(face_dir, name):
     found = []
     for entry in os.listdir(lq_dir):
         m = pattern.fullmatch(entry)
-        if m and m.group(2).lower() in IMAGE_EXTENSIONS:
+        if m and is_image_name(m.group(2)):
             hq = os.path.join(hq_dir, entry)
             found.append((int(m.group(1)), os.path.join(lq_dir, entry), hq if os.path.isfile(hq) else None))
     return sorted(found)

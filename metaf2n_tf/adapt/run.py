@@ -11,7 +11,7 @@ from tqdm import tqdm
 from metaf2n_tf.adapt.backend import BACKENDS, make_sr, values_to_tensors
 from metaf2n_tf.adapt.face_pairs import load_face_patches
 from metaf2n_tf.adapt.tiling import available_memory
-from metaf2n_tf.data.images import read_rgb, to_float, to_uint8, write_rgb
+from metaf2n_tf.data.images import read_rgb, set_max_pixels, to_float, to_uint8, write_rgb
 from metaf2n_tf.devices import select_gpus
 from metaf2n_tf.errors import ConfigError, InputError, MetaF2NError
 from metaf2n_tf.weights.sources import build_models, read_weights
@@ -41,6 +41,7 @@ class RunSummary:
     written: list
     failed: list  # paths of photos with an error (unreadable, bad face pairs)
     no_faces: list
+    skipped: list = dataclasses.field(default_factory=list)  # --skip_existing: results already there
 
 
 def list_inputs(input_dir):
@@ -76,8 +77,11 @@ def run_folder(cfg, log=None):
 
     Adaptation runs in TensorFlow (it needs gradients); whole-image SR runs on ``cfg.backend`` with the
     adapted weights passed in memory. With ``fine_tune_num`` 0 and OpenVINO, TensorFlow is never imported.
+    Results are written atomically, so with ``skip_existing`` a rerun after a kill skips exactly the photos
+    whose result is complete. A photo that cannot be read or written is one line; the next one goes on.
     """
     log = log or (lambda msg: tqdm.write(msg, file=sys.stderr))
+    set_max_pixels(cfg.max_pixels)
     inputs = list_inputs(cfg.input_dir)
     prepare_output_dir(cfg.output_dir)
     if cfg.fine_tune_num > 0 or cfg.backend == "tf":  # TensorFlow is needed: choose its devices first
@@ -99,6 +103,10 @@ def run_folder(cfg, log=None):
     bar = tqdm(inputs, desc="test.py", unit="img", file=sys.stderr, dynamic_ncols=True)
     for path in bar:
         name = os.path.splitext(os.path.basename(path))[0]
+        out_path = os.path.join(cfg.output_dir, name + ".png")
+        if cfg.skip_existing and os.path.isfile(out_path):
+            summary.skipped.append(path)
+            continue
         try:
             image = read_rgb(path)
         except InputError as e:
@@ -122,7 +130,6 @@ def run_folder(cfg, log=None):
                 adapted = values_to_tensors(adapter.sr_model, values)
                 bar.set_postfix_str(f"{name}: {len(faces.used)} face(s), loss {losses[0]:.4f}->{losses[-1]:.4f}")
         out = super_resolve_photo(sr, image, adapted, cfg.tile, cfg.tile_pad, max_memory)
-        out_path = os.path.join(cfg.output_dir, name + ".png")
         try:
             write_rgb(out_path, out)
         except MetaF2NError as e:

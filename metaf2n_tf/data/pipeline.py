@@ -53,14 +53,25 @@ def _paths(spec):
     return [path for item in specs for path in records.files(item)]
 
 
-def image_stream(spec, size, seed, shuffle_buffer=1000):
-    """Endless shuffled uint8 [size, size, 3] images from TFRecord shards (file order and records shuffled)."""
+def _skipping_reader(path):
+    return tf.data.TFRecordDataset(path).ignore_errors()  # a corrupt record ends its shard's stream
+
+
+def image_stream(spec, size, seed, shuffle_buffer=1000, skip_bad_records=False):
+    """Endless shuffled uint8 [size, size, 3] images from TFRecord shards (file order and records shuffled).
+
+    ``skip_bad_records``: records that fail to decode (corrupt, wrong size or dtype) are dropped instead of
+    raising; the same ones on every run, so the stream stays deterministic.
+    """
     paths = _paths(spec)
-    records.check(paths[0], size)
+    if not skip_bad_records:
+        records.check(paths[0], size)
     ds = tf.data.Dataset.from_tensor_slices(paths).shuffle(len(paths), seed=seed).repeat()
-    ds = ds.interleave(tf.data.TFRecordDataset, cycle_length=min(len(paths), 4),
-                       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.interleave(_skipping_reader if skip_bad_records else tf.data.TFRecordDataset,
+                       cycle_length=min(len(paths), 4), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.map(functools.partial(records.decode, size=size), num_parallel_calls=tf.data.AUTOTUNE)
+    if skip_bad_records:
+        ds = ds.ignore_errors()
     return ds.shuffle(shuffle_buffer, seed=seed)
 
 
@@ -184,14 +195,15 @@ def finish_tasks(batch, restorer=None, face_patch=128, scale=4, texture_threshol
 
 def task_batches(face_records, natural_records, degradation=DegradationConfig(), face_size=256,
                  natural_size=400, face_patch=128, natural_patch=256, scale=4, meta_batch_size=4,
-                 task_batch_size=4, seed=0, shuffle_buffer=1000):
+                 task_batch_size=4, seed=0, shuffle_buffer=1000, skip_bad_records=False):
     """Degraded tasks before face labelling, batched by ``meta_batch_size`` (see ``degrade_task``).
 
     ``face_records`` / ``natural_records``: a TFRecord file, a glob of shards, or a list of them.
+    ``skip_bad_records``: see ``image_stream``.
     """
     check_sizes(face_size, natural_size, face_patch, natural_patch, scale)
-    faces = image_stream(face_records, face_size, seed, shuffle_buffer)
-    naturals = image_stream(natural_records, natural_size, seed + 1, shuffle_buffer)
+    faces = image_stream(face_records, face_size, seed, shuffle_buffer, skip_bad_records)
+    naturals = image_stream(natural_records, natural_size, seed + 1, shuffle_buffer, skip_bad_records)
     base = tf.constant([seed, 0x5EED], tf.int64)
 
     @tf.autograph.experimental.do_not_convert

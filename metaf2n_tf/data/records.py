@@ -7,17 +7,17 @@ MetaF2N's format: no shape key, the reader knows the size (256 for ``whole_face`
 import dataclasses
 import glob
 import os
+import struct
 
 import cv2
 import numpy as np
 import tensorflow as tf
 
-from metaf2n_tf.data.images import read_rgb
+from metaf2n_tf.data.images import IMAGE_EXTENSIONS, is_image_name, read_rgb
 from metaf2n_tf.errors import InputError, MetaF2NError
 
 FEATURE = "label"
 FACE_PREFIX = "whole_face"
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
 def patch_prefix(patch_size):
@@ -65,6 +65,97 @@ def check(path, size):
     got = len(features[FEATURE].numpy())
     if got != size * size * 3:
         raise InputError(f"{path}: first record holds {got} bytes, expected {size}x{size}x3 = {size * size * 3}")
+
+
+# TFRecord framing: uint64 length, uint32 masked CRC of the length, the record, uint32 masked CRC of the record.
+_FRAME_HEAD, _FRAME_TAIL = 12, 4
+
+
+def record_problem(raw, size):
+    """Why a serialized record is not a size x size x 3 uint8 image Example, or None when it is one."""
+    try:
+        example = tf.train.Example.FromString(raw)
+    except Exception:  # noqa: BLE001 - protobuf's DecodeError and friends
+        return "not a tf.train.Example"
+    feature = example.features.feature.get(FEATURE)
+    if feature is None:
+        return f"no '{FEATURE}' feature"
+    kind = feature.WhichOneof("kind")
+    if kind != "bytes_list" or len(feature.bytes_list.value) != 1:
+        count = len(getattr(feature, kind).value) if kind else 0
+        return f"'{FEATURE}' holds {count} {kind or 'values'}, expected one bytes value (raw uint8 pixels)"
+    got = len(feature.bytes_list.value[0])
+    if got != size * size * 3:
+        return f"holds {got} bytes, expected {size}x{size}x3 = {size * size * 3} (uint8)"
+    return None
+
+
+def _frames(path):
+    """(offsets and lengths of the records, index of a truncated last record or None) from the framing alone."""
+    frames, total = [], os.path.getsize(path)
+    with open(path, "rb") as f:
+        offset = 0
+        while offset < total:
+            head = f.read(_FRAME_HEAD)
+            if len(head) < _FRAME_HEAD:
+                return frames, len(frames)
+            (length,) = struct.unpack("<Q", head[:8])
+            end = offset + _FRAME_HEAD + length + _FRAME_TAIL
+            if end > total:
+                return frames, len(frames)
+            frames.append((offset + _FRAME_HEAD, length))
+            f.seek(end)
+            offset = end
+    return frames, None
+
+
+def shard_problems(path, size, full=False):
+    """``[(record index, reason)]`` of the bad records of one shard.
+
+    Cheap by default: the framing is walked (a truncated shard is found) and only records whose length
+    differs from a good record's are read and parsed (wrong size or dtype). ``full`` also reads every
+    record through TensorFlow, which checks each record's CRC (corrupt bytes).
+    """
+    try:
+        frames, truncated = _frames(path)
+    except OSError as e:
+        return [(0, f"cannot read the shard ({e.strerror or e})")]
+    expected = len(encode(np.zeros((size, size, 3), np.uint8)))
+    problems = []
+    with open(path, "rb") as f:
+        for index, (offset, length) in enumerate(frames):
+            if length != expected:
+                f.seek(offset)
+                reason = record_problem(f.read(length), size)
+                if reason:
+                    problems.append((index, reason))
+    if full:
+        count = 0
+        try:
+            for _ in tf.data.TFRecordDataset(path):
+                count += 1
+        except tf.errors.OpError as e:
+            problems.append((count, f"corrupt (TensorFlow: {e.message.splitlines()[0][:80]}); the rest of the shard "
+                                    "is unreadable"))
+    if truncated is not None:
+        problems.append((truncated, "truncated (the file ends inside this record); it is lost"))
+    return sorted(set(problems))
+
+
+@dataclasses.dataclass
+class BadRecord:
+    shard: str
+    index: int
+    reason: str
+
+    def __str__(self):
+        return f"{self.shard}: record {self.index}: {self.reason}"
+
+
+def scan(pattern, size, full=False):
+    """The bad records (:class:`BadRecord`) of every shard of ``pattern`` (see ``shard_problems``)."""
+    return [BadRecord(path, index, reason) for path in files(pattern)
+            for index, reason in shard_problems(path, size, full)]
 
 
 def shard_name(prefix, index, count):
@@ -133,7 +224,7 @@ def image_files(folder):
     if not os.path.isdir(folder):
         raise InputError(f"{folder}: folder not found")
     paths = [os.path.join(root, name) for root, _, names in os.walk(folder) for name in names
-             if name.lower().endswith(IMAGE_EXTENSIONS)]
+             if is_image_name(name)]
     if not paths:
         raise InputError(f"{folder}: no image files ({', '.join(IMAGE_EXTENSIONS)}) found")
     return sorted(paths)

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from metaf2n_tf import atomic
 from metaf2n_tf.data.images import write_rgb
 from metaf2n_tf.errors import InputError
 from metaf2n_tf.faces.align import ALIGNED_SIZE, SCALE, CropBox, estimate_alignment
@@ -110,7 +111,5 @@ def write_face_pairs(output_dir, name, pairs):
 def write_faces_json(output_dir, summary):
     """Writes the run's metadata to ``{output_dir}/faces.json``; returns the path."""
     path = os.path.join(output_dir, FACES_JSON)
-    with open(path, "w") as f:
-        json.dump(summary, f, indent=1)
-        f.write("\n")
+    atomic.write_text(path, json.dumps(summary, indent=1) + "\n", "face list")
     return path

@@ -1,13 +1,16 @@
 """Scores a folder of results against ground truth: per-image rows, means, folder FID, CSV and table."""
 import csv
+import io
 import math
 
 import numpy as np
 from tqdm import tqdm
 
+from metaf2n_tf import atomic
+from metaf2n_tf.data.images import read_rgb
 from metaf2n_tf.errors import ConfigError, MetaF2NError
 from metaf2n_tf.metrics import fid as fid_lib
-from metaf2n_tf.metrics.files import list_images, read_rgb
+from metaf2n_tf.metrics.files import list_images
 from metaf2n_tf.metrics.lpips import lpips_distance
 from metaf2n_tf.metrics.niqe import luma, niqe
 from metaf2n_tf.metrics.psnr import psnr_y
@@ -86,14 +89,12 @@ def folder_fid(model, result_dir, ref_dir, warn, progress=True):
 
 def write_csv(path, rows, names):
     """CSV with header ``name,<metrics>`` and one row per image, floats at full precision."""
-    try:
-        with open(path, "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(["name", *names])
-            for name, values in rows:
-                writer.writerow([name, *(repr(values[n]) for n in names)])
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot write the CSV ({e.strerror})") from None
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(["name", *names])
+    for name, values in rows:
+        writer.writerow([name, *(repr(values[n]) for n in names)])
+    atomic.write_text(path, buffer.getvalue(), "CSV")
 
 
 def format_table(rows, names, mean_values, fid=None):

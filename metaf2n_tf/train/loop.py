@@ -29,16 +29,17 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
-from metaf2n_tf.data import pipeline
+from metaf2n_tf.data import pipeline, records
 from metaf2n_tf.data.degradations import DegradationConfig
 from metaf2n_tf.devices import select_gpus
-from metaf2n_tf.errors import ConfigError, MetaF2NError
+from metaf2n_tf.errors import ConfigError, InputError, MetaF2NError
 from metaf2n_tf.models.discriminator import unet_discriminator_sn, update_spectral_norms
 from metaf2n_tf.models import SCALE
+from metaf2n_tf.train.checkpoints import Checkpoints, model_directory, training_checkpoint
+from metaf2n_tf.train.export import export_tf1
+from metaf2n_tf.train.init_weights import NO_INIT_WEIGHTS, build_discriminator, build_sr_and_mask
+from metaf2n_tf.train.resume import resume_point, sr_and_mask_for
 from metaf2n_tf.weights.sources import X4PLUS, read_weights
-from metaf2n_tf.train.checkpoints import (
-    NO_INIT_WEIGHTS, Checkpoints, build_discriminator, build_sr_and_mask, export_tf1, model_directory, resume_point, sr_and_mask_for,
-    training_checkpoint)
 from metaf2n_tf.train.losses import LossWeights
 from metaf2n_tf.train.meta_step import (
     LOSS_KEYS, MetaModels, MetaSettings, inner_rates, make_inner_lrs, meta_step, task_diagnostics)
@@ -153,7 +154,53 @@ def make_dataset(data, meta, degradation=DegradationConfig()):
         data.tfrecord_path0, data.tfrecord_path1, degradation, face_size=data.face_size, natural_size=data.natural_size,
         face_patch=data.height, natural_patch=data.height1, scale=SCALE, meta_batch_size=meta.meta_batch_size,
         task_batch_size=meta.task_batch_size, seed=meta.seed, shuffle_buffer=data.shuffle_buffer,
+        skip_bad_records=data.skip_bad_records,
     ).prefetch(1)
+
+
+def _record_sets(data):
+    return ((data.tfrecord_path0, data.face_size), (data.tfrecord_path1, data.natural_size))
+
+
+def bad_records_error(bad):
+    """InputError naming the first bad record (shard and index) and how many more there are."""
+    more = f" (and {len(bad) - 1} more bad record(s))" if len(bad) > 1 else ""
+    return InputError(f"{bad[0]}{more}; fix or remove the shard, or pass --skip_bad_records")
+
+
+def check_records(data):
+    """Checks the training records before the run; returns the number of bad ones that will be skipped.
+
+    Without ``--skip_bad_records`` a cheap check (framing, record lengths) runs and a bad record stops the run
+    with one line naming its shard and index; with it, every record is read (CRC too) and the bad ones are
+    counted in the log and skipped by the pipeline.
+    """
+    bad = [b for pattern, size in _record_sets(data) for b in records.scan(pattern, size, data.skip_bad_records)]
+    if bad and not data.skip_bad_records:
+        raise bad_records_error(bad)
+    if bad:
+        shards = len({b.shard for b in bad})
+        log(f"--skip_bad_records: skipping {len(bad)} bad record(s) in {shards} shard(s); first: {bad[0]}")
+    return len(bad)
+
+
+class Batches:
+    """``next()`` over the dataset iterator; a record that fails while training is located and named."""
+
+    def __init__(self, iterator, data):
+        self.iterator, self.data = iterator, data
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        try:
+            return next(self.iterator)
+        except (tf.errors.DataLossError, tf.errors.InvalidArgumentError) as e:
+            bad = [b for pattern, size in _record_sets(self.data) for b in records.scan(pattern, size, full=True)]
+            if bad:
+                raise bad_records_error(bad) from None
+            raise InputError(f"training records: {e.message.splitlines()[0]}") from None
 
 
 class Trainer:
@@ -334,12 +381,14 @@ def run(cfg, strategy=None):
         trainer = Trainer(strategy, models, optimizers, settings_from(meta), meta.meta_batch_size, restorer,
                           data.height, cfg.degradation.texture_threshold)
         checkpoint = training_checkpoint(models, optimizers, trainer.step)
+    check_records(data)
     iterator = iter(make_dataset(data, meta, cfg.degradation))
     checkpoints = Checkpoints(directory, checkpoint, iterator, write=is_chief(strategy))
     if resume_path is None:
         checkpoints.save(0)
     else:
         checkpoints.restore(resume_path)
+        log(f"resumed from {resume_path}")
     if is_chief(strategy):
         save_config(cfg, directory, int(trainer.step.numpy()))
     count = sum(int(tf.size(v)) for v in models.generator_variables())
@@ -349,4 +398,4 @@ def run(cfg, strategy=None):
     if meta.learn_inner_lr:
         learning_rates["inner_lr"] = meta.inner_lr_lr
     summaries = Summaries(f"{meta.log_dir}{meta.trial}", is_chief(strategy), learning_rates)
-    return train(trainer, iterator, checkpoints, summaries, meta)
+    return train(trainer, Batches(iterator, data), checkpoints, summaries, meta)

@@ -4,6 +4,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from metaf2n_tf import atomic
 from metaf2n_tf.errors import WeightsError
 from metaf2n_tf.weights.names import LSLR_SCOPE, MASK_SCOPE, SR_SCOPE
 
@@ -61,6 +62,6 @@ def write_tf1_checkpoint(prefix, tensors):
     )
     directory = os.path.dirname(os.path.abspath(prefix))
     base = os.path.basename(prefix)
-    with open(os.path.join(directory, "checkpoint"), "w") as f:
-        f.write(f'model_checkpoint_path: "{base}"\nall_model_checkpoint_paths: "{base}"\n')
+    atomic.write_text(os.path.join(directory, "checkpoint"),
+                      f'model_checkpoint_path: "{base}"\nall_model_checkpoint_paths: "{base}"\n', "checkpoint state")
     return prefix

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import linalg
 
-from metaf2n_tf.errors import ConfigError
+from metaf2n_tf.errors import ConfigError, OutputError
 from metaf2n_tf.metrics import evaluate
 
 
@@ -52,8 +52,9 @@ def test_csv_keeps_full_precision_and_table_lists_means(tmp_path):
     lines = table.splitlines()
     assert lines[0].split() == ["name", "PSNR", "NIQE"] and lines[-2].split() == ["mean", "0.3167", "1.0000"]
     assert lines[-1].split() == ["FID", "12.5000"]
-    with pytest.raises(ConfigError, match="cannot write the CSV"):
-        evaluate.write_csv(tmp_path / "no" / "m.csv", rows, ["psnr"])
+    (tmp_path / "file").write_text("a file, not a folder")
+    with pytest.raises(OutputError, match="m.csv: cannot write the CSV"):
+        evaluate.write_csv(tmp_path / "file" / "m.csv", rows, ["psnr"])
 
 
 def test_folder_fid_with_a_colour_feature_extractor(tmp_path):
