@@ -13,8 +13,8 @@ Layer names follow the PyTorch keys (``features_3`` <-> ``features.3.*``, ``lin2
 """
 import keras
 
-SHIFT = (-0.030, -0.088, -0.188)
-SCALE = (0.458, 0.448, 0.450)
+INPUT_SHIFT = (-0.030, -0.088, -0.188)
+INPUT_SCALE = (0.458, 0.448, 0.450)
 # Added to the squared norm so the gradient stays finite where a feature vector is all zero;
 # differs from lpips' f / (||f|| + 1e-10) by at most 1e-10 / ||f|| relative.
 _NORM_EPS = 1e-20
@@ -47,7 +47,7 @@ def _unit_normalize(f):
 
 def _scale(x):
     """[0, 1] -> [-1, 1] -> LPIPS scaling layer."""
-    return (x * 2.0 - 1.0 - keras.ops.convert_to_tensor(SHIFT)) / keras.ops.convert_to_tensor(SCALE)
+    return (x * 2.0 - 1.0 - keras.ops.convert_to_tensor(INPUT_SHIFT)) / keras.ops.convert_to_tensor(INPUT_SCALE)
 
 
 def lpips_model(name="lpips"):
