@@ -12,7 +12,7 @@ from absl import flags
 
 from metaf2n_tf.adapt.backend import BACKENDS
 from metaf2n_tf.cli import parse_flags
-from metaf2n_tf.data.degradations import DegradationConfig
+from metaf2n_tf.data.degradation_config import DegradationConfig
 from metaf2n_tf.errors import ConfigError
 
 
