@@ -63,7 +63,7 @@ def test_full_disk_is_one_line_and_the_next_photo_goes_on(model, tmp_path):
     out = tmp_path / "out"
     done = subprocess.run(
         [sys.executable, os.path.join(ROOT, "test.py"), f"--input_dir={tmp_path / 'LQ'}", f"--output_dir={out}",
-         f"--face_dir={tmp_path}", f"--model_dir={prefix}", "--fine_tune_num=0", "--gpu="],
+         f"--face_dir={tmp_path}", f"--model_dir={prefix}", "--fine_tune_num=0", "--gpu=", "--backend=tf"],
         capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT, "CUDA_VISIBLE_DEVICES": "-1"},
         preexec_fn=_limit_file_size(8000), timeout=900)
     assert done.returncode == 1, done.stderr[-2000:]
@@ -84,7 +84,7 @@ def test_skip_existing_redoes_only_missing_results(model, tmp_path, capsys):
     _save(out / "p1.png", np.zeros((4, 4, 3), np.uint8))  # a finished result from an earlier run: kept
     (out / ".p2.png.tmp-1a2b3c4d").write_bytes(b"\x89PNG half")  # a write that a kill interrupted
     args = [f"--input_dir={tmp_path / 'LQ'}", f"--output_dir={out}", f"--face_dir={tmp_path}",
-            f"--model_dir={prefix}", "--fine_tune_num=0", "--skip_existing"]
+            f"--model_dir={prefix}", "--fine_tune_num=0", "--skip_existing", "--backend=tf"]  # exact vs the TF1 graph
     assert _test_py().main(args) == 0
     err = capsys.readouterr().err
     assert "wrote 2 image(s)" in err and "1 skipped (result already there)" in err
@@ -106,7 +106,7 @@ def test_hostile_photos_one_line_each_others_processed(model, tmp_path, capsys):
     (lq / "folder.png").mkdir()  # not a file: not a photo, not listed
     out = tmp_path / "out"
     rc = _test_py().main([f"--input_dir={lq}", f"--output_dir={out}", f"--face_dir={tmp_path}",
-                          f"--model_dir={prefix}", "--fine_tune_num=0"])
+                          f"--model_dir={prefix}", "--fine_tune_num=0", "--backend=tf"])  # exact vs the TF1 graph
     err = capsys.readouterr().err
     assert rc == 1
     errors = sorted(line for line in err.splitlines() if line.startswith("error:"))

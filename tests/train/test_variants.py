@@ -11,20 +11,15 @@ import pytest
 import tensorflow as tf
 
 import metaf2n_tf  # noqa: F401
-from metaf2n_tf.adapt import tta
+from metaf2n_tf.models import fast_weights
 from metaf2n_tf.models.discriminator import unet_discriminator_sn
-from metaf2n_tf.models.masknet import legacy_bicubic_resize, masknet
+from metaf2n_tf.models.masknet import masknet
 from metaf2n_tf.models.rrdbnet import rrdbnet
 from metaf2n_tf.train.losses import LossWeights
 from metaf2n_tf.train.loop import set_mask_to_ones
 from metaf2n_tf.train.meta_step import (
     MetaModels, MetaSettings, inner_rates, make_inner_lrs, sr_values, task_gradients, task_losses)
-from tests.train.test_meta_step import make_task
-
-
-def _mask_input_any_dtype(lq, hq):
-    up = legacy_bicubic_resize(tf.cast(lq, tf.float32), tf.shape(hq)[1:3])
-    return tf.concat([tf.cast(up, hq.dtype), hq], axis=-1)
+from tests.train.test_meta_step import float64_mask_input, make_task  # noqa: F401  (a fixture)
 
 
 @pytest.fixture(scope="module")
@@ -46,19 +41,14 @@ def case():
     return models, rates, {k: v[0] for k, v in batch.items()}, settings
 
 
-@pytest.fixture()
-def float64_mask_input(monkeypatch):
-    monkeypatch.setattr(tta, "mask_input", _mask_input_any_dtype)
-
-
 def test_inner_step_with_per_tensor_rates_is_numpy_sgd(case, float64_mask_input):
     models, rates, task, settings = case
     lslr = dataclasses.replace(models, inner_lrs=rates)
     theta = sr_values(models)
     lr = inner_rates(lslr, settings.task_lr)
-    mask = tta.face_weights(models.mask, task["inputa"], task["labela"])
-    fast, _ = tta.inner_step(models.sr, theta, task["inputa"], task["labela"], mask, lr)
-    _, grads = tta.face_loss_and_grads(models.sr, theta, task["inputa"], task["labela"], mask)
+    mask = fast_weights.face_weights(models.mask, task["inputa"], task["labela"])
+    fast, _ = fast_weights.inner_step(models.sr, theta, task["inputa"], task["labela"], mask, lr)
+    _, grads = fast_weights.face_loss_and_grads(models.sr, theta, task["inputa"], task["labela"], mask)
     for new, w, g, v in zip(fast, theta, grads, rates):
         np.testing.assert_allclose(new.numpy(), w.numpy() - 0.5 * np.exp(v.numpy()) * g.numpy(), rtol=1e-12)
     assert np.ptp([float(r) for r in lr]) > 0.1  # the rates differ per tensor: the check has teeth
@@ -170,8 +160,8 @@ def test_frozen_lslr_run_exports_rates_that_test_py_uses(tmp_path):
     adapted, _ = adapter.adapt(base, lq, hq, 1)
     with tf.GradientTape() as tape:
         tape.watch(base)
-        mask = mask_model(tta.mask_input(lq, hq))
-        loss = tf.reduce_mean(mask * tf.abs(hq - tta.sr_forward(sr_model, base, lq)))
+        mask = mask_model(fast_weights.mask_input(lq, hq))
+        loss = tf.reduce_mean(mask * tf.abs(hq - fast_weights.sr_forward(sr_model, base, lq)))
     grads = tape.gradient(loss, base)
     for new, w, g, r in zip(adapted, base, grads, rates):
         np.testing.assert_allclose(new.numpy(), w.numpy() - r * g.numpy(), rtol=1e-5, atol=1e-7)
