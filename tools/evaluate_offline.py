@@ -30,10 +30,10 @@ from absl import flags  # noqa: E402
 
 from config import AdaptConfig  # noqa: E402
 from metaf2n_tf.adapt.run import run_folder  # noqa: E402
-from metaf2n_tf.cli import parse_flags  # noqa: E402
+from metaf2n_tf.cli import parse_flags, run_main  # noqa: E402
 from metaf2n_tf.data import degradations  # noqa: E402
 from metaf2n_tf.data.images import read_rgb, write_rgb  # noqa: E402
-from metaf2n_tf.errors import ConfigError, InputError, MetaF2NError  # noqa: E402
+from metaf2n_tf.errors import ConfigError, InputError  # noqa: E402
 from metaf2n_tf.faces.detect import Face, detect_faces  # noqa: E402
 from metaf2n_tf.faces.pairs import make_face_pairs, write_face_pairs  # noqa: E402
 from metaf2n_tf.faces.restore import GroundTruthRestorer  # noqa: E402
@@ -229,12 +229,7 @@ def run(fv):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    try:
-        return run(parse_flags(define_flags(), argv, PROGRAM))
-    except MetaF2NError as e:
-        say(str(e))
-        return 2
+    return run_main(PROGRAM, lambda args: run(parse_flags(define_flags(), args, PROGRAM)), argv)
 
 
 if __name__ == "__main__":
