@@ -161,7 +161,8 @@ _HELP = {
     "save_iter": "checkpoint every this many steps",
     "seed": "seed of the data stream and of random initialisation",
     "freeze_sr": "keep the SR weights as initialised; meta-learn MaskNet (and --learn_inner_lr rates) only. "
-    "MaskNet learns only through the second-order gradient: use with --second_order_grad_iter 0",
+    "MaskNet learns only through the second-order gradient: use with --second_order_grad_iter 0 (first-order "
+    "steps with --learn_inner_lr train the rates alone: d outer / d rate_i needs no second derivative)",
     "learn_inner_lr": "MAML++ LSLR: one learnable inner learning rate per SR weight tensor (initialised to "
     "--task_lr), used by the inner step and exported with the weights",
     "inner_lr_lr": "Adam learning rate of the --learn_inner_lr log-rates (rate_i = task_lr * exp(v_i))",
@@ -257,9 +258,10 @@ def _check_meta(meta):
     _check_gpu(meta.gpu)
     if meta.mask_init not in MASK_INITS:
         raise ConfigError(f"--mask_init: got {meta.mask_init!r}, expected one of {', '.join(MASK_INITS)}")
-    if meta.freeze_sr and meta.second_order_grad_iter > 0:
+    if meta.freeze_sr and meta.second_order_grad_iter > 0 and not meta.learn_inner_lr:
         raise ConfigError(f"--freeze_sr: got --second_order_grad_iter {meta.second_order_grad_iter}, expected 0 "
-                          "(with the SR weights frozen, first-order steps give MaskNet no gradient but its regulariser)")
+                          "(with the SR weights frozen, first-order steps give MaskNet no gradient but its regulariser; "
+                          "only --learn_inner_lr rates learn first-order)")
     if meta.lpips_weight > 0 and not meta.alexnet_weights and not meta.export:
         raise ConfigError(
             f"--lpips_weight {meta.lpips_weight:g} needs the LPIPS backbone: supply --alexnet_weights "

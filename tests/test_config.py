@@ -47,5 +47,8 @@ def test_variant_flags():
     assert cfg.meta.freeze_sr and cfg.meta.learn_inner_lr and cfg.meta.mask_init == "ones"
     with pytest.raises(ConfigError, match="--freeze_sr: got --second_order_grad_iter 100, expected 0"):
         config.parse_train(BASE + ["--freeze_sr", "--second_order_grad_iter=100"])
+    # With learned rates, first-order steps still train something (the rates): accepted.
+    cfg = config.parse_train(BASE + ["--freeze_sr", "--learn_inner_lr", "--second_order_grad_iter=100"])
+    assert cfg.meta.second_order_grad_iter == 100
     with pytest.raises(ConfigError, match="--mask_init: got 'zeros'"):
         config.parse_train(BASE + ["--mask_init=zeros"])
