@@ -18,11 +18,16 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(PY) demo.py --output_dir demo_output
 
+# Two pytest workers (pytest-xdist), one test file each at a time: most tests wait on a TensorFlow start-up or
+# a child process, so two share 2 cores well. `make test WORKERS=0` runs in one process.
+WORKERS ?= 2
+PYTEST := $(PY) -m pytest -q $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
+
 test: $(STAMP)
-	$(PY) -m pytest -q tests
+	$(PYTEST) tests
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -m "not slow" tests
+	$(PYTEST) -m "not slow" tests
 
 # Offline training set from registry packages (PyPI + Debian), then the CPU meta-training recipe and its evaluation.
 # TRIAL/VARIANT pick the variant: see README "Offline training set and CPU recipe".

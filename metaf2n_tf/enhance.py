@@ -22,7 +22,6 @@ import json
 import os
 import sys
 import time
-import warnings
 import zlib
 
 import cv2
@@ -143,40 +142,11 @@ def build_restorer(name, gt_dir=None, gpen_weights=None, dmdnet_weights=None, dm
     return restore.restorer_by_name(name, weights=weights, landmarks=dmdnet_landmarks), None
 
 
-def check_pixels(path, max_pixels, what="photo"):
-    """Reads the image header only: InputError when the image is over ``max_pixels`` (0 = no limit).
-
-    Returns a one-line note for a 16-bit, grey or alpha image (converted to 8-bit RGB on reading), else None.
-    """
-    from PIL import Image  # only the header is read; pixels are decoded by data.images.read_rgb
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(path) as im:
-                (width, height), mode = im.size, im.mode
-                raw = str(im.tile[0][3]) if im.tile else ""
-    except Image.DecompressionBombError:
-        raise InputError(f"{path}: {what} refused: its header claims over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP, "
-                         f"over the limit of {max_pixels / 1e6:g} MP (--max_pixels; a decompression bomb?)") from None
-    except (OSError, ValueError, SyntaxError, IndexError):  # not an image PIL knows: read_rgb says what is wrong
-        return None
-    if max_pixels and width * height > max_pixels:
-        raise InputError(f"{path}: {what} {width}x{height} = {width * height / 1e6:.3g} MP, over the limit of "
-                         f"{max_pixels / 1e6:g} MP (--max_pixels)")
-    kinds = [k for k, hit in (("16-bit", ";16" in raw or mode.startswith("I;16")),
-                              ("grey", mode in ("L", "LA", "1", "I") or mode.startswith("I;")),
-                              ("alpha", "A" in mode), (f"mode {mode}", mode in ("CMYK", "YCbCr", "LAB", "HSV", "F")))
-             if hit]
-    if not kinds:
-        return None
-    return f"{path}: {' '.join(kinds)} image, converted to 8-bit RGB{' (alpha dropped)' if 'alpha' in kinds else ''}"
-
-
-def read_photo(path, max_pixels, what="photo"):
-    """(uint8 RGB photo, notes): the header checked against ``max_pixels`` first, then decoded."""
-    note = check_pixels(path, max_pixels, what)
-    return read_rgb(path), [note] if note else []
+def read_photo(path, max_pixels):
+    """(uint8 RGB photo, notes): ``data.images.read_rgb`` with the header checked against ``max_pixels``
+    (0 = no limit) before decoding; notes say how a grey, 16-bit, float or alpha image was converted."""
+    notes = []
+    return read_rgb(path, max_pixels, notes), notes
 
 
 class Enhancer:

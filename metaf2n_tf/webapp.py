@@ -48,7 +48,7 @@ def _read_upload(payload, what, max_pixels):
     """(image, name, notes) of an upload; errors name the uploaded file, not the server's copy."""
     path, orig = _upload_path(payload, what)
     try:
-        image, notes = enhance.read_photo(path, max_pixels, what)
+        image, notes = enhance.read_photo(path, max_pixels)
     except InputError as e:
         raise InputError(str(e).replace(path, orig)) from None
     return image, os.path.splitext(os.path.basename(orig))[0], [n.replace(path, orig) for n in notes]

@@ -135,7 +135,7 @@ def test_gradio_client_refuses_oversize_upload(server, files):
     client = Client(server, verbose=False)
     with pytest.raises(Exception) as info:
         client.predict(handle_file(files["big"]), None, "none", "none", None, False, api_name="/enhance")
-    assert "over the limit" in str(info.value) and "big.png" in str(info.value)
+    assert "over --max_pixels" in str(info.value) and "big.png" in str(info.value)
     # The server is still there and serves the next job.
     with urllib.request.urlopen(server, timeout=30) as r:
         assert r.status == 200

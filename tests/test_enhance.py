@@ -176,7 +176,7 @@ def test_bad_inputs_one_line_each_others_written(demo, tmp_path, capsys):
         lines = [line for line in err.splitlines() if f"{name}.png" in line]
         assert len(lines) == 1 and lines[0].startswith("enhance.py: error:"), (name, lines)
     assert "Traceback" not in err
-    assert "over the limit" in next(line for line in err.splitlines() if "bomb.png" in line)
+    assert "over --max_pixels" in next(line for line in err.splitlines() if "bomb.png" in line)
     # No --gpen_weights (the default restorer is gpen): one line saying what to supply, then plain SR.
     assert "--gpen_weights GPEN-BFR-512.pth" in err
     assert "grey.png: grey image, converted" in err and "deep.png: 16-bit image" in err

@@ -62,7 +62,7 @@ def test_stages_reported_in_order(page, uploads):
 @pytest.mark.parametrize("case, message", [
     ("none", "no photo"),
     ("gt_missing", "needs the ground truth"),
-    ("big", "big.png: photo 200x200 = 0.04 MP, over the limit of 0.02 MP"),
+    ("big", "big.png: 200x200 = 0.04 MP, over --max_pixels 20000 (0.02 MP); refused before decoding"),
     ("text", "notes.png: not a readable image"),
     ("outside", "not an uploaded file"),
     ("restorer", "restorer 'gpen': not available"),

@@ -39,9 +39,9 @@ from metaf2n_tf.faces.pairs import make_face_pairs, write_face_pairs  # noqa: E4
 from metaf2n_tf.faces.restore import GroundTruthRestorer  # noqa: E402
 from metaf2n_tf.metrics.psnr import psnr_y  # noqa: E402
 from metaf2n_tf.metrics.ssim import ssim_y  # noqa: E402
+from metaf2n_tf.models import SCALE  # noqa: E402
 
 PROGRAM = "evaluate_offline.py"
-SCALE = 4
 X4PLUS = "realesrgan-x4plus"
 
 

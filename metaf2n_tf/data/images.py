@@ -55,6 +55,20 @@ def is_image_name(name):
     return name.lower().endswith(IMAGE_EXTENSIONS)
 
 
+def conversion_note(img, path="image"):
+    """One line saying how a decoded (cv2 ``IMREAD_UNCHANGED``) array differs from 8-bit RGB, or None.
+
+    ``"a.png: 16-bit grey image, converted to 8-bit RGB"``; an alpha channel adds ``" (alpha dropped)"``.
+    """
+    channels = 1 if img.ndim == 2 else img.shape[2]
+    kinds = [kind for kind, hit in (("16-bit", img.dtype == np.uint16),
+                                    ("float", img.dtype in (np.float16, np.float32, np.float64)),
+                                    ("grey", channels in (1, 2)), ("alpha", channels in (2, 4))) if hit]
+    if not kinds:
+        return None
+    return f"{path}: {' '.join(kinds)} image, converted to 8-bit RGB{' (alpha dropped)' if 'alpha' in kinds else ''}"
+
+
 def to_rgb_uint8(img, path="image"):
     """Converts a cv2 ``IMREAD_UNCHANGED`` array (grey, BGR, BGRA; 8 or 16 bit, float) to RGB uint8."""
     if img.dtype == np.uint16:
@@ -163,10 +177,16 @@ def image_header(path, data):
 
 
 def check_pixels(path, width, height, max_pixels):
-    """InputError when width x height exceeds ``max_pixels``."""
-    if width * height > max_pixels:
-        raise InputError(f"{path}: {width}x{height} = {width * height / 1e6:.1f} MP, over --max_pixels "
-                         f"{max_pixels} ({max_pixels / 1e6:.1f} MP); refused before decoding")
+    """InputError when width x height exceeds ``max_pixels`` (0 = no limit)."""
+    if max_pixels and width * height > max_pixels:
+        raise InputError(f"{path}: {width}x{height} = {_megapixels(width * height)} MP, over --max_pixels "
+                         f"{max_pixels} ({_megapixels(max_pixels)} MP); refused before decoding")
+
+
+def _megapixels(pixels):
+    """'900.0' for 9e8 pixels, '0.04' for 4e4 (two significant digits below 0.1 MP)."""
+    mp = pixels / 1e6
+    return f"{mp:.1f}" if mp >= 0.1 else f"{mp:.2g}"
 
 
 def apply_orientation(img, orientation):
@@ -176,13 +196,14 @@ def apply_orientation(img, orientation):
     return np.ascontiguousarray(img)
 
 
-def read_rgb(path, max_pixels=None):
+def read_rgb(path, max_pixels=None, notes=None):
     """Reads an image file as upright RGB uint8 [H, W, 3]; see the module docstring for every conversion.
 
     Args:
         path: the file.
-        max_pixels: refuse files declaring more pixels (before decoding); None: the process-wide setting
-            (:func:`set_max_pixels`, default :data:`DEFAULT_MAX_PIXELS`).
+        max_pixels: refuse files declaring more pixels (before decoding; 0 = no limit); None: the
+            process-wide setting (:func:`set_max_pixels`, default :data:`DEFAULT_MAX_PIXELS`).
+        notes: a list that gets :func:`conversion_note`'s line when the file was not 8-bit RGB.
     """
     path = os.fspath(path)
     max_pixels = _settings["max_pixels"] if max_pixels is None else max_pixels
@@ -206,6 +227,9 @@ def read_rgb(path, max_pixels=None):
         raise InputError(f"{path}: not a readable image (truncated, corrupt or not an image file)")
     if header is None:  # a format without a header we know: check the decoded size instead
         check_pixels(path, img.shape[1], img.shape[0], max_pixels)
+    note = conversion_note(img, path)
+    if note is not None and notes is not None:
+        notes.append(note)
     return apply_orientation(to_rgb_uint8(img, path), orientation)
 
 

@@ -77,15 +77,13 @@ def test_gpen_bfr_256_key_table_matches_upstream():
 
 
 @pytest.mark.slow
-def test_gpen_bfr_512_key_table_and_forward():
+def test_gpen_bfr_512_key_table():
     sd = ref.random_state_dict(**GPEN_BFR_512, lazy=True)
     model = gpen(**GPEN_BFR_512)
     shapes = torch_shapes(model)
     assert len(shapes) == 163 and sum(math.prod(s) for s in shapes.values()) == 71_005_559  # upstream's counts (docs/upstream.md)
     assert shapes == shapes_of(sd)
     assert arch_from_torch(sd, "sd") == {**GPEN_BFR_512, "style_dim": 512, "n_mlp": 8}
-    out = model(np.zeros((1, 512, 512, 3), np.float32)).numpy()
-    assert out.shape == (1, 512, 512, 3) and np.isfinite(out).all()
 
 
 # ---------------------------------------------------------------- conversion and the .h5 format
