@@ -2,7 +2,9 @@
 
 RRDBNet's receptive field spans far more than any pad, so tiles are never exact. Measured here:
 tile 64 / pad 32 gives max 7 grey levels on the astronaut's top-left 160x160 but 13 on the face crop
-below (25 on a coffee crop); pad 48, the default, gives max 4-5 on all three.
+below (25 on a coffee crop); pad 48, the default, gives max 4-5 on all three. The test checks the default
+pad on the face crop (the pad-32 case was dropped from the suite for time: its 9 tiled 128x128 windows cost
+about a minute on 2 cores).
 """
 import numpy as np
 import pytest
@@ -23,7 +25,7 @@ def forward():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("crop, pad", [((slice(0, 160), slice(0, 160)), 32), ((slice(40, 200), slice(150, 310)), DEFAULT_PAD)])
+@pytest.mark.parametrize("crop, pad", [((slice(40, 200), slice(150, 310)), DEFAULT_PAD)])
 def test_tile_64_within_bound(forward, crop, pad):
     from skimage import data
 
