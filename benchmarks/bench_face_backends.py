@@ -30,16 +30,26 @@ two backends (TF then OV, OV then TF, ...) so that changing load from other work
 call is timed in wall seconds and in process CPU seconds (``time.process_time``, every thread of this
 process). Reported: best and median ms per call, mean CPU ms per call, wall and CPU seconds of the timed
 calls, and the largest absolute difference of the OpenVINO output from TensorFlow's.
+
+``--whole_process N`` adds N alternating rounds of whole child processes: ``generate_test_faces.py
+--restorer gt --backend tf`` vs ``--backend openvino`` on one real photo (the ``--image`` / astronaut as the
+LQ photo, its 4x bicubic enlargement as the ground truth), each timed from start to exit (wall, and the
+child's user + system CPU seconds and peak RSS from ``os.wait4``); the two runs' faces.json must agree.
+``--models=`` (empty) runs only those rows.
 """
 import datetime
 import gc
+import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 import metaf2n_tf  # noqa: E402,F401  (makes the first TensorFlow import quiet)
 import cv2  # noqa: E402
@@ -64,6 +74,8 @@ def define_flags():
                       flag_values=fv)
     flags.DEFINE_string("image", None, "RetinaFace photo (default: scikit-image's astronaut)", flag_values=fv)
     flags.DEFINE_integer("seed", 0, "seed of the random GPEN weights", flag_values=fv)
+    flags.DEFINE_integer("whole_process", 0, "rounds of generate_test_faces.py --restorer gt child processes, "
+                         "--backend tf vs openvino, on one photo (0: none)", lower_bound=0, flag_values=fv)
     return fv
 
 
@@ -115,7 +127,7 @@ def run_rounds(tf_runner, ov_runner, warmup, repeats):
 def openvino_module():
     """OpenVINO as the project imports it (telemetry off), with ``openvino_telemetry`` unimportable from
     now on in this process; checks that the converter holds the telemetry stub."""
-    from metaf2n_tf.adapt.ov_rrdbnet import import_openvino
+    from metaf2n_tf.openvino_runtime import import_openvino
 
     ov = import_openvino()
     sys.modules["openvino_telemetry"] = None
@@ -309,6 +321,79 @@ def bench_retinaface(ov, core, opts):
     return results
 
 
+# ------------------------------------------------------------------------------------- whole process
+
+
+def run_child(argv):
+    """``(wall s, child CPU s (user + system), peak RSS MiB, return code, stderr tail)`` of one child process."""
+    start = time.perf_counter()
+    child = subprocess.Popen([sys.executable] + argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
+    err = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, child.returncode, err[-500:]
+
+
+def faces_of(out_dir):
+    with open(os.path.join(out_dir, "faces.json")) as f:
+        return [face for image in json.load(f)["images"] for face in image["faces"]]
+
+
+def bench_whole_process(opts):
+    """generate_test_faces.py --restorer gt, --backend tf vs openvino, alternating child processes."""
+    photo, photo_name = load_photo(opts.image)
+    rows = {"tf": [], "openvino": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for folder, image in (("LQ", photo), ("GT", cv2.resize(photo, (4 * photo.shape[1], 4 * photo.shape[0]),
+                                                                 interpolation=cv2.INTER_CUBIC))):
+            os.makedirs(os.path.join(tmp, folder))
+            cv2.imwrite(os.path.join(tmp, folder, "photo.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        faces = {}
+        for i in range(opts.whole_process):
+            for backend in (("tf", "openvino") if i % 2 == 0 else ("openvino", "tf")):
+                out = os.path.join(tmp, f"out_{backend}_{i}")
+                wall, cpu, rss, rc, err = run_child([
+                    "generate_test_faces.py", f"--input_dir={tmp}/LQ", f"--output_dir={out}", "--restorer=gt",
+                    f"--gt_dir={tmp}/GT", f"--backend={backend}", "--gpu="])
+                if rc != 0:
+                    raise RuntimeError(f"generate_test_faces.py --backend {backend} exited {rc}: {err.strip()}")
+                rows[backend].append((wall, cpu, rss))
+                faces[backend] = faces_of(out)
+                print(f"  whole process round {i + 1} {backend}: {wall:.1f} s wall, {cpu:.1f} s CPU, "
+                      f"{rss:.0f} MiB (load average {loadavg()})", flush=True)
+        ref, got = faces["tf"], faces["openvino"]
+        if len(ref) != len(got):
+            check = f"faces TF {len(ref)} / OV {len(got)}: DIFFERENT"
+        elif not ref:
+            check = "no face either way"
+        else:
+            d = max(np.abs(np.subtract(r[k], g[k])).max() for r, g in zip(ref, got) for k in ("box", "landmarks"))
+            check = f"{len(ref)} face(s) either way, faces.json boxes/landmarks within {d:.1e} px"
+    return {"input": f"{photo_name} (LQ), GT at 4x", "rows": rows, "check": check}
+
+
+def print_whole_process(result):
+    print()
+    print(f"Whole process: generate_test_faces.py --restorer gt on {result['input']}, child processes")
+    print()
+    print("| backend | runs | best wall s | median wall s | mean CPU s | peak RSS MiB | OV speed-up (median wall / CPU) |")
+    print("|---|---|---|---|---|---|---|")
+    rows = result["rows"]
+    for backend in ("tf", "openvino"):
+        walls, cpus, rss = zip(*rows[backend])
+        ratio = ""
+        if backend == "openvino":
+            tf_walls, tf_cpus, _ = zip(*rows["tf"])
+            ratio = (f"{statistics.median(tf_walls) / statistics.median(walls):.2f}x / "
+                     f"{statistics.mean(tf_cpus) / statistics.mean(cpus):.2f}x")
+        print(f"| {backend} | {len(walls)} | {min(walls):.1f} | {statistics.median(walls):.1f} | "
+              f"{statistics.mean(cpus):.1f} | {max(rss):.0f} | {ratio} |")
+    print()
+    print(f"- {result['check']}")
+
+
 # --------------------------------------------------------------------------------------------- report
 
 
@@ -337,6 +422,8 @@ def print_table(results, started, load_start, versions, opts, total):
           f"whole run {total[0]:.0f} s wall, {total[1]:.0f} s CPU")
     print(f"OpenVINO: {opts.threads} threads, LATENCY hint, f32; TF: default threads; "
           f"{opts.warmup} warm-up calls each, {opts.repeats} timed rounds alternating TF/OV")
+    if not results:
+        return
     print()
     print("| model | input | backend | setup s | first call s | best ms | median ms | CPU ms/call | "
           "timed wall s | timed CPU s | OV speed-up (best / CPU) |")
@@ -381,7 +468,7 @@ def main(argv=None) -> int:
         print(f"{PROGRAM}: {e}", file=sys.stderr)
         return 2
     unknown = [m for m in fv.models if m not in MODELS]
-    if unknown or not fv.models:
+    if unknown or not (fv.models or fv.whole_process):
         print(f"{PROGRAM}: --models: got {','.join(fv.models)}, expected some of {','.join(MODELS)}", file=sys.stderr)
         return 2
     try:
@@ -421,8 +508,17 @@ def main(argv=None) -> int:
             print(f"  {r['model']} {r['input']}: TF best {1000 * min(r['tf'].walls):.0f} ms, "
                   f"OV best {1000 * min(r['ov'].walls):.0f} ms; {r['check']}", flush=True)
         results.extend(new)
+    whole = None
+    if fv.whole_process:
+        print(f"whole process ... (load average {loadavg()})", flush=True)
+        try:
+            whole = bench_whole_process(fv)
+        except Exception as e:  # noqa: BLE001 - keep the in-process figures
+            failures.append(f"whole process: {first_line(e)}")
     total = (time.perf_counter() - wall0, time.process_time() - cpu0)
     print_table(results, started, load_start, versions, fv, total)
+    if whole is not None:
+        print_whole_process(whole)
     for failure in failures:
         print(f"- FAILED {failure}")
     return 1 if failures else 0
