@@ -35,8 +35,13 @@ calls, and the largest absolute difference of the OpenVINO output from TensorFlo
 --restorer gt --backend tf`` vs ``--backend openvino`` on one real photo (the ``--image`` / astronaut as the
 LQ photo, its 4x bicubic enlargement as the ground truth), each timed from start to exit (wall, and the
 child's user + system CPU seconds and peak RSS from ``os.wait4``); the two runs' faces.json must agree.
+``--shapes N`` adds N rounds of ``faces.detect.OpenVINOGraph``'s shape strategies on sequences of padded
+sizes (one size four times; two sizes alternating; five sizes): static models (the two most recent kept),
+one dynamic model, and the package's choice (static for the first two sizes, then dynamic), each from a
+fresh object on the ``.pb`` read once, timed over the whole sequence (compiles included), wall and CPU.
 ``--models=`` (empty) runs only those rows.
 """
+import collections
 import datetime
 import gc
 import json
@@ -74,6 +79,8 @@ def define_flags():
                       flag_values=fv)
     flags.DEFINE_string("image", None, "RetinaFace photo (default: scikit-image's astronaut)", flag_values=fv)
     flags.DEFINE_integer("seed", 0, "seed of the random GPEN weights", flag_values=fv)
+    flags.DEFINE_integer("shapes", 0, "rounds of OpenVINO RetinaFace shape strategies: static, dynamic, the "
+                         "package's (0: none)", lower_bound=0, flag_values=fv)
     flags.DEFINE_integer("whole_process", 0, "rounds of generate_test_faces.py --restorer gt child processes, "
                          "--backend tf vs openvino, on one photo (0: none)", lower_bound=0, flag_values=fv)
     return fv
@@ -321,6 +328,81 @@ def bench_retinaface(ov, core, opts):
     return results
 
 
+# ------------------------------------------------------------------------------------ shape strategies
+
+SHAPE_SEQUENCES = {
+    "one size x4": [(512, 512)] * 4,
+    "two sizes alternating x3": [(512, 512), (352, 320)] * 3,
+    "five sizes": [(512, 512), (352, 320), (128, 128), (1024, 1024), (640, 480)],
+}
+
+
+def bench_shapes(opts):
+    """``{(sequence, strategy): [(wall s, CPU s) per round]}``: each strategy runs each sequence from scratch."""
+    from metaf2n_tf.faces import detect
+
+    photo, _ = load_photo(opts.image)
+    base = detect.OpenVINOGraph(detect.graph_file(), opts.threads)  # the .pb read once, cloned per model
+
+    def graph(max_static):
+        g = detect.OpenVINOGraph.__new__(detect.OpenVINOGraph)
+        g.__dict__.update(base.__dict__, _static=collections.OrderedDict(), _dynamic=None, compiles=[])
+        g.MAX_STATIC = max_static
+        return g
+
+    def static_only(sequence):  # the SR engine's rule: a model per shape, the two most recent kept
+        requests = collections.OrderedDict()
+        for h, w in sequence:
+            if (h, w) not in requests:
+                while len(requests) >= 2:
+                    requests.popitem(last=False)
+                requests[(h, w)] = base._compile([1, h, w, 3])
+            requests.move_to_end((h, w))
+            requests[(h, w)].infer({0: inputs[(h, w)]})
+
+    def with_graph(max_static):  # one graph object for the whole sequence
+        def run(sequence):
+            g = graph(max_static)
+            for hw in sequence:
+                g(inputs[hw])
+        return run
+
+    strategies = {
+        "static (2 kept)": static_only,
+        "dynamic": with_graph(0),
+        "package (static x2, then dynamic)": with_graph(2),
+    }
+    inputs = {}
+    for sequence in SHAPE_SEQUENCES.values():
+        for h, w in sequence:
+            x = np.zeros((1, h, w, 3), np.float32)
+            crop = photo[:h, :w]
+            x[0, :crop.shape[0], :crop.shape[1]] = crop
+            inputs[(h, w)] = x
+    results = collections.defaultdict(list)
+    for i in range(opts.shapes):
+        for seq_name, sequence in SHAPE_SEQUENCES.items():
+            names = list(strategies) if i % 2 == 0 else list(reversed(strategies))
+            for name in names:
+                gc.collect()
+                _, wall, cpu = clocked(lambda: strategies[name](sequence))
+                results[(seq_name, name)].append((wall, cpu))
+                print(f"  shapes round {i + 1} {seq_name}, {name}: {wall:.2f} s wall, {cpu:.2f} s CPU "
+                      f"(load average {loadavg()})", flush=True)
+    return results
+
+
+def print_shapes(results):
+    print()
+    print("OpenVINO RetinaFace shape strategies: whole sequence, compiles included (the .pb read once before)")
+    print()
+    print("| sizes | strategy | rounds | best wall s | mean CPU s |")
+    print("|---|---|---|---|---|")
+    for (seq_name, name), runs in results.items():
+        walls, cpus = zip(*runs)
+        print(f"| {seq_name} | {name} | {len(runs)} | {min(walls):.2f} | {statistics.mean(cpus):.2f} |")
+
+
 # ------------------------------------------------------------------------------------- whole process
 
 
@@ -469,7 +551,7 @@ def main(argv=None) -> int:
         print(f"{PROGRAM}: {e}", file=sys.stderr)
         return 2
     unknown = [m for m in fv.models if m not in MODELS]
-    if unknown or not (fv.models or fv.whole_process):
+    if unknown or not (fv.models or fv.whole_process or fv.shapes):
         print(f"{PROGRAM}: --models: got {','.join(fv.models)}, expected some of {','.join(MODELS)}", file=sys.stderr)
         return 2
     try:
@@ -509,6 +591,13 @@ def main(argv=None) -> int:
             print(f"  {r['model']} {r['input']}: TF best {1000 * min(r['tf'].walls):.0f} ms, "
                   f"OV best {1000 * min(r['ov'].walls):.0f} ms; {r['check']}", flush=True)
         results.extend(new)
+    shapes = None
+    if fv.shapes:
+        print(f"shape strategies ... (load average {loadavg()})", flush=True)
+        try:
+            shapes = bench_shapes(fv)
+        except Exception as e:  # noqa: BLE001 - keep the other figures
+            failures.append(f"shapes: {first_line(e)}")
     whole = None
     if fv.whole_process:
         print(f"whole process ... (load average {loadavg()})", flush=True)
@@ -518,6 +607,8 @@ def main(argv=None) -> int:
             failures.append(f"whole process: {first_line(e)}")
     total = (time.perf_counter() - wall0, time.process_time() - cpu0)
     print_table(results, started, load_start, versions, fv, total)
+    if shapes is not None:
+        print_shapes(shapes)
     if whole is not None:
         print_whole_process(whole)
     for failure in failures:

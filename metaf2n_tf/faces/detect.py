@@ -154,14 +154,15 @@ class OpenVINOGraph:
     """The frozen graph on OpenVINO's CPU plugin, float32: padded float32 batch [1, H, W, 3] -> (N, 16) rows.
 
     Shapes: the first ``MAX_STATIC`` padded sizes each get a model compiled for that static shape; from the
-    next new size on, one model compiled for a dynamic shape [1, ?, ?, 3] serves every size. Measured on this
-    project's 2-core CPU (loaded, CPU seconds, the ``.pb`` read once beforehand): a static compile costs about
-    0.4 s, the dynamic one about 0.7 s plus about 0.1 s on the first call at each new size; on one size
-    (4 calls at 512x512) static took 0.9 s and dynamic 1.4-1.7 s, on five sizes in turn static (two kept)
-    3.4 s and dynamic 1.7-2.1 s. Static wins for one photo or a folder of one or two sizes (the common cases:
-    one process per photo, synthetic test sets), dynamic for folders of many sizes, where a per-size compile
-    would cost more than the detection; this keeps each case at its better figure, at most one compile
-    more than the best.
+    next new size on, one model compiled for a dynamic shape [1, ?, ?, 3] serves every size. Measured with
+    ``benchmarks/bench_face_backends.py --shapes 2`` (2-core CPU, load average 5-6 from other jobs; CPU
+    seconds of the whole sequence, compiles included, the ``.pb`` read once before): one size 4 times:
+    static 1.00, dynamic 1.62, this 1.03; two sizes alternating: static 1.59, dynamic 1.79, this 1.70; five
+    sizes: static (two kept) 4.00, dynamic 2.04, this 3.66. A static compile costs about 0.4 s, the dynamic
+    one about 0.7 s plus a slower first call at each new size. So static wins the common cases (one photo
+    per process, a folder of one or two sizes) and dynamic wins folders of many sizes, where static would
+    pay a compile per photo, more than the detection itself; this keeps the first at static's figure and
+    bounds the second at a constant (about 1-1.5 s, the two static compiles) above dynamic's.
 
     Args:
       path: the ``frozen_graph.pb`` file.
