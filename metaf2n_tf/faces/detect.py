@@ -162,7 +162,7 @@ class OpenVINOGraph:
     one about 0.7 s plus a slower first call at each new size. So static wins the common cases (one photo
     per process, a folder of one or two sizes) and dynamic wins folders of many sizes, where static would
     pay a compile per photo, more than the detection itself; this keeps the first at static's figure and
-    bounds the second at a constant (about 1-1.5 s, the two static compiles) above dynamic's.
+    bounds the second at a constant above dynamic's (1.6 s measured: the two static compiles and calls).
 
     Args:
       path: the ``frozen_graph.pb`` file.
