@@ -21,7 +21,7 @@ def _run(argv):
     fv = flags.FlagValues()
     flags.DEFINE_string("output_dir", "demo_output", "where the demo writes its photos, faces and results", flag_values=fv)
     flags.DEFINE_string("model_dir", "realesrgan-x4plus", "SR weights (any source test.py takes)", flag_values=fv)
-    flags.DEFINE_enum("backend", "auto", ["auto", "tf", "openvino"], "whole-image SR engine (as test.py --backend)",
+    flags.DEFINE_enum("backend", "auto", ["auto", "tf", "openvino"], "whole-image SR and face detection engine (as test.py --backend)",
                       flag_values=fv)
     parse_flags(fv, argv, "demo.py")
     rows = demo.run(fv.output_dir, config.AdaptConfig(model_dir=fv.model_dir, backend=fv.backend))

@@ -46,7 +46,7 @@ def define_flags():
     flags.DEFINE_integer("seed", d.seed, "seed of the random patches", flag_values=fv)
     flags.DEFINE_integer("tile", d.tile, "SR tile in LQ pixels: -1 automatic, 0 never", flag_values=fv)
     flags.DEFINE_integer("tile_pad", d.tile_pad, "context pixels around each tile", flag_values=fv)
-    flags.DEFINE_enum("backend", d.backend, list(BACKENDS), "whole-image SR backend", flag_values=fv)
+    flags.DEFINE_enum("backend", d.backend, list(BACKENDS), "whole-image SR and face detection backend", flag_values=fv)
     flags.DEFINE_float("score_threshold", d.score_threshold, "minimum face score, in [0.5, 1]", flag_values=fv)
     flags.DEFINE_boolean("paste_faces", False, "blend the restored faces into the result", flag_values=fv)
     flags.DEFINE_boolean("compare", False, "also {name}_compare.png: bicubic | plain SR | result", flag_values=fv)

@@ -46,6 +46,9 @@ def define_flags():
                         "face instead of detecting each face's own",
                         flag_values=fv)
     flags.DEFINE_float("score_threshold", 0.9, "minimum face score, in [0.5, 1]", flag_values=fv)
+    flags.DEFINE_enum("backend", "auto", list(detect.BACKENDS),
+                      "face detection engine: auto (OpenVINO on CPU, TensorFlow on a GPU), tf, or openvino",
+                      flag_values=fv)
     flags.DEFINE_string("gpu", "0", "GPU ids to use, e.g. '0'; '' or '-1' for CPU", flag_values=fv)
     flags.DEFINE_integer("max_pixels", DEFAULT_MAX_PIXELS, "refuse photos declaring more pixels than this, "
                          "before decoding them (decompression bombs)", lower_bound=1, flag_values=fv)
@@ -67,11 +70,14 @@ def list_photos(input_dir):
                   if os.path.isfile(os.path.join(input_dir, e)))
 
 
-def process_photo(path, name, restorer, output_dir, score_threshold):
-    """Detects, pairs and writes the faces of one photo; returns its ``faces.json`` entry."""
+def process_photo(path, name, restorer, output_dir, score_threshold, backend="auto", gpu=""):
+    """Detects, pairs and writes the faces of one photo; returns its ``faces.json`` entry.
+
+    ``backend``, ``gpu``: the detector's engine (``faces.detect.BACKENDS``) and the ``--gpu`` spec.
+    """
     lq = read_rgb(path)
     entry = {"name": name, "file": os.path.basename(path), "height": lq.shape[0], "width": lq.shape[1]}
-    faces = detect.detect_faces(lq, score_threshold)
+    faces = detect.detect_faces(lq, score_threshold, backend=backend, gpu=gpu)
     needs_gt = faces and isinstance(restorer, restore.GroundTruthRestorer)
     gt = restorer.read_gt(path, lq.shape) if needs_gt else None
     try:
@@ -90,6 +96,7 @@ def run(fv):
     landmarks = {"dmdnet": fv.dmdnet_landmarks}.get(fv.restorer)
     restorer = restore.restorer_by_name(fv.restorer, gt_dir=fv.gt_dir, weights=weights, landmarks=landmarks)
     photos = list_photos(fv.input_dir)
+    detect.default_detector(fv.backend, fv.gpu)  # an explicit backend that cannot run stops here, in one line
     os.makedirs(fv.output_dir, exist_ok=True)
     summary = {
         "restorer": fv.restorer,
@@ -107,7 +114,7 @@ def run(fv):
             if name in seen:
                 raise ConfigError(f"{path}: same name '{name}' as {seen[name]}; its faces would overwrite those")
             seen[name] = os.path.basename(path)
-            entry = process_photo(path, name, restorer, fv.output_dir, fv.score_threshold)
+            entry = process_photo(path, name, restorer, fv.output_dir, fv.score_threshold, fv.backend, fv.gpu)
         except MetaF2NError as e:
             tqdm.write(f"{PROGRAM}: {e}", file=sys.stderr)
             entry = {"name": name, "file": os.path.basename(path), "status": "error", "error": str(e), "faces": []}
@@ -124,7 +131,8 @@ def main(argv=None) -> int:
 
 def _main(argv):
     fv = parse_flags(argv)
-    select_gpus(fv.gpu)
+    if fv.backend == "tf" or fv.restorer in ("gpen", "dmdnet"):  # TensorFlow will run: choose its devices first
+        select_gpus(fv.gpu)
     summary = run(fv)
     statuses = [entry["status"] for entry in summary["images"]]
     count = sum(len(entry["faces"]) for entry in summary["images"])

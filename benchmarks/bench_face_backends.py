@@ -30,16 +30,31 @@ two backends (TF then OV, OV then TF, ...) so that changing load from other work
 call is timed in wall seconds and in process CPU seconds (``time.process_time``, every thread of this
 process). Reported: best and median ms per call, mean CPU ms per call, wall and CPU seconds of the timed
 calls, and the largest absolute difference of the OpenVINO output from TensorFlow's.
+
+``--whole_process N`` adds N alternating rounds of whole child processes: ``generate_test_faces.py
+--restorer gt --backend tf`` vs ``--backend openvino`` on one real photo (the ``--image`` / astronaut as the
+LQ photo, its 4x bicubic enlargement as the ground truth), each timed from start to exit (wall, and the
+child's user + system CPU seconds and peak RSS from ``os.wait4``); the two runs' faces.json must agree.
+``--shapes N`` adds N rounds of ``faces.detect.OpenVINOGraph``'s shape strategies on sequences of padded
+sizes (one size four times; two sizes alternating; five sizes): static models (the two most recent kept),
+one dynamic model, and the package's choice (static for the first two sizes, then dynamic), each from a
+fresh object on the ``.pb`` read once, timed over the whole sequence (compiles included), wall and CPU.
+``--models=`` (empty) runs only those rows.
 """
+import collections
 import datetime
 import gc
+import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
 import metaf2n_tf  # noqa: E402,F401  (makes the first TensorFlow import quiet)
 import cv2  # noqa: E402
@@ -64,6 +79,10 @@ def define_flags():
                       flag_values=fv)
     flags.DEFINE_string("image", None, "RetinaFace photo (default: scikit-image's astronaut)", flag_values=fv)
     flags.DEFINE_integer("seed", 0, "seed of the random GPEN weights", flag_values=fv)
+    flags.DEFINE_integer("shapes", 0, "rounds of OpenVINO RetinaFace shape strategies: static, dynamic, the "
+                         "package's (0: none)", lower_bound=0, flag_values=fv)
+    flags.DEFINE_integer("whole_process", 0, "rounds of generate_test_faces.py --restorer gt child processes, "
+                         "--backend tf vs openvino, on one photo (0: none)", lower_bound=0, flag_values=fv)
     return fv
 
 
@@ -115,7 +134,7 @@ def run_rounds(tf_runner, ov_runner, warmup, repeats):
 def openvino_module():
     """OpenVINO as the project imports it (telemetry off), with ``openvino_telemetry`` unimportable from
     now on in this process; checks that the converter holds the telemetry stub."""
-    from metaf2n_tf.adapt.ov_rrdbnet import import_openvino
+    from metaf2n_tf.openvino_runtime import import_openvino
 
     ov = import_openvino()
     sys.modules["openvino_telemetry"] = None
@@ -309,6 +328,155 @@ def bench_retinaface(ov, core, opts):
     return results
 
 
+# ------------------------------------------------------------------------------------ shape strategies
+
+SHAPE_SEQUENCES = {
+    "one size x4": [(512, 512)] * 4,
+    "two sizes alternating x3": [(512, 512), (352, 320)] * 3,
+    "five sizes": [(512, 512), (352, 320), (128, 128), (1024, 1024), (640, 480)],
+}
+
+
+def bench_shapes(opts):
+    """``{(sequence, strategy): [(wall s, CPU s) per round]}``: each strategy runs each sequence from scratch."""
+    from metaf2n_tf.faces import detect
+
+    photo, _ = load_photo(opts.image)
+    base = detect.OpenVINOGraph(detect.graph_file(), opts.threads)  # the .pb read once, cloned per model
+
+    def graph(max_static):
+        g = detect.OpenVINOGraph.__new__(detect.OpenVINOGraph)
+        g.__dict__.update(base.__dict__, _static=collections.OrderedDict(), _dynamic=None, compiles=[])
+        g.MAX_STATIC = max_static
+        return g
+
+    def static_only(sequence):  # the SR engine's rule: a model per shape, the two most recent kept
+        requests = collections.OrderedDict()
+        for h, w in sequence:
+            if (h, w) not in requests:
+                while len(requests) >= 2:
+                    requests.popitem(last=False)
+                requests[(h, w)] = base._compile([1, h, w, 3])
+            requests.move_to_end((h, w))
+            requests[(h, w)].infer({0: inputs[(h, w)]})
+
+    def with_graph(max_static):  # one graph object for the whole sequence
+        def run(sequence):
+            g = graph(max_static)
+            for hw in sequence:
+                g(inputs[hw])
+        return run
+
+    strategies = {
+        "static (2 kept)": static_only,
+        "dynamic": with_graph(0),
+        "package (static x2, then dynamic)": with_graph(2),
+    }
+    inputs = {}
+    for sequence in SHAPE_SEQUENCES.values():
+        for h, w in sequence:
+            x = np.zeros((1, h, w, 3), np.float32)
+            crop = photo[:h, :w]
+            x[0, :crop.shape[0], :crop.shape[1]] = crop
+            inputs[(h, w)] = x
+    results = collections.defaultdict(list)
+    for i in range(opts.shapes):
+        for seq_name, sequence in SHAPE_SEQUENCES.items():
+            names = list(strategies) if i % 2 == 0 else list(reversed(strategies))
+            for name in names:
+                gc.collect()
+                _, wall, cpu = clocked(lambda: strategies[name](sequence))
+                results[(seq_name, name)].append((wall, cpu))
+                print(f"  shapes round {i + 1} {seq_name}, {name}: {wall:.2f} s wall, {cpu:.2f} s CPU "
+                      f"(load average {loadavg()})", flush=True)
+    return results
+
+
+def print_shapes(results):
+    print()
+    print("OpenVINO RetinaFace shape strategies: whole sequence, compiles included (the .pb read once before)")
+    print()
+    print("| sizes | strategy | rounds | best wall s | mean CPU s |")
+    print("|---|---|---|---|---|")
+    for (seq_name, name), runs in results.items():
+        walls, cpus = zip(*runs)
+        print(f"| {seq_name} | {name} | {len(runs)} | {min(walls):.2f} | {statistics.mean(cpus):.2f} |")
+
+
+# ------------------------------------------------------------------------------------- whole process
+
+
+def run_child(argv):
+    """``(wall s, child CPU s (user + system), peak RSS MiB, return code, stderr tail)`` of one child process."""
+    start = time.perf_counter()
+    child = subprocess.Popen([sys.executable] + argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
+    err = child.stderr.read()
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, child.returncode, err[-500:]
+
+
+def faces_of(out_dir):
+    with open(os.path.join(out_dir, "faces.json")) as f:
+        return [face for image in json.load(f)["images"] for face in image["faces"]]
+
+
+def bench_whole_process(opts):
+    """generate_test_faces.py --restorer gt, --backend tf vs openvino, alternating child processes."""
+    photo, photo_name = load_photo(opts.image)
+    rows = {"tf": [], "openvino": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for folder, image in (("LQ", photo), ("GT", cv2.resize(photo, (4 * photo.shape[1], 4 * photo.shape[0]),
+                                                                 interpolation=cv2.INTER_CUBIC))):
+            os.makedirs(os.path.join(tmp, folder))
+            cv2.imwrite(os.path.join(tmp, folder, "photo.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        faces = {}
+        for i in range(opts.whole_process):
+            for backend in (("tf", "openvino") if i % 2 == 0 else ("openvino", "tf")):
+                out = os.path.join(tmp, f"out_{backend}_{i}")
+                wall, cpu, rss, rc, err = run_child([
+                    "generate_test_faces.py", f"--input_dir={tmp}/LQ", f"--output_dir={out}", "--restorer=gt",
+                    f"--gt_dir={tmp}/GT", f"--backend={backend}", "--gpu="])
+                if rc != 0:
+                    raise RuntimeError(f"generate_test_faces.py --backend {backend} exited {rc}: {err.strip()}")
+                rows[backend].append((wall, cpu, rss))
+                faces[backend] = faces_of(out)
+                print(f"  whole process round {i + 1} {backend}: {wall:.1f} s wall, {cpu:.1f} s CPU, "
+                      f"{rss:.0f} MiB (load average {loadavg()})", flush=True)
+        ref, got = faces["tf"], faces["openvino"]
+        if len(ref) != len(got):
+            check = f"faces TF {len(ref)} / OV {len(got)}: DIFFERENT"
+        elif not ref:
+            check = "no face either way"
+        else:
+            d = max(np.abs(np.subtract(r[k], g[k])).max() for r, g in zip(ref, got) for k in ("box", "landmarks"))
+            check = (f"{len(ref)} face(s) either way; faces.json boxes/landmarks (written to 3 decimals) differ by at most "
+                     f"{d:.1e} px")
+    return {"input": f"{photo_name} (LQ), GT at 4x", "rows": rows, "check": check}
+
+
+def print_whole_process(result):
+    print()
+    print(f"Whole process: generate_test_faces.py --restorer gt on {result['input']}, child processes")
+    print()
+    print("| backend | runs | best wall s | median wall s | mean CPU s | peak RSS MiB | OV speed-up (median wall / CPU) |")
+    print("|---|---|---|---|---|---|---|")
+    rows = result["rows"]
+    for backend in ("tf", "openvino"):
+        walls, cpus, rss = zip(*rows[backend])
+        ratio = ""
+        if backend == "openvino":
+            tf_walls, tf_cpus, _ = zip(*rows["tf"])
+            ratio = (f"{statistics.median(tf_walls) / statistics.median(walls):.2f}x / "
+                     f"{statistics.mean(tf_cpus) / statistics.mean(cpus):.2f}x")
+        print(f"| {backend} | {len(walls)} | {min(walls):.1f} | {statistics.median(walls):.1f} | "
+              f"{statistics.mean(cpus):.1f} | {max(rss):.0f} | {ratio} |")
+    print()
+    print(f"- {result['check']}")
+
+
 # --------------------------------------------------------------------------------------------- report
 
 
@@ -337,6 +505,8 @@ def print_table(results, started, load_start, versions, opts, total):
           f"whole run {total[0]:.0f} s wall, {total[1]:.0f} s CPU")
     print(f"OpenVINO: {opts.threads} threads, LATENCY hint, f32; TF: default threads; "
           f"{opts.warmup} warm-up calls each, {opts.repeats} timed rounds alternating TF/OV")
+    if not results:
+        return
     print()
     print("| model | input | backend | setup s | first call s | best ms | median ms | CPU ms/call | "
           "timed wall s | timed CPU s | OV speed-up (best / CPU) |")
@@ -381,7 +551,7 @@ def main(argv=None) -> int:
         print(f"{PROGRAM}: {e}", file=sys.stderr)
         return 2
     unknown = [m for m in fv.models if m not in MODELS]
-    if unknown or not fv.models:
+    if unknown or not (fv.models or fv.whole_process or fv.shapes):
         print(f"{PROGRAM}: --models: got {','.join(fv.models)}, expected some of {','.join(MODELS)}", file=sys.stderr)
         return 2
     try:
@@ -421,8 +591,26 @@ def main(argv=None) -> int:
             print(f"  {r['model']} {r['input']}: TF best {1000 * min(r['tf'].walls):.0f} ms, "
                   f"OV best {1000 * min(r['ov'].walls):.0f} ms; {r['check']}", flush=True)
         results.extend(new)
+    shapes = None
+    if fv.shapes:
+        print(f"shape strategies ... (load average {loadavg()})", flush=True)
+        try:
+            shapes = bench_shapes(fv)
+        except Exception as e:  # noqa: BLE001 - keep the other figures
+            failures.append(f"shapes: {first_line(e)}")
+    whole = None
+    if fv.whole_process:
+        print(f"whole process ... (load average {loadavg()})", flush=True)
+        try:
+            whole = bench_whole_process(fv)
+        except Exception as e:  # noqa: BLE001 - keep the in-process figures
+            failures.append(f"whole process: {first_line(e)}")
     total = (time.perf_counter() - wall0, time.process_time() - cpu0)
     print_table(results, started, load_start, versions, fv, total)
+    if shapes is not None:
+        print_shapes(shapes)
+    if whole is not None:
+        print_whole_process(whole)
     for failure in failures:
         print(f"- FAILED {failure}")
     return 1 if failures else 0

@@ -1,6 +1,6 @@
 """Face detection speed of the offline RetinaFace graph, in milliseconds per megapixel, plus pair making.
 
-    .venv/bin/python benchmarks/bench_faces.py [--sizes 256,512,1024,1500,2048] [--repeats 5]
+    .venv/bin/python benchmarks/bench_faces.py [--sizes 256,512,1024,1500,2048] [--repeats 5] [--backend auto]
 
 The astronaut photo is resized to each square size; photos over 1500 px are detected at 1000 px (as in
 the original), so their cost per megapixel of the photo drops. One warm-up call per size is not timed.
@@ -21,6 +21,8 @@ def define_flags():
     fv = flags.FlagValues()
     flags.DEFINE_list("sizes", ["256", "512", "1024", "1500", "2048"], "square photo sizes", flag_values=fv)
     flags.DEFINE_integer("repeats", 5, "timed calls per size", flag_values=fv)
+    flags.DEFINE_enum("backend", "auto", list(detect.BACKENDS), "detection engine (as generate_test_faces.py)",
+                      flag_values=fv)
     return fv
 
 
@@ -35,10 +37,11 @@ def best_ms(fn, repeats):
     return 1000 * min(times)
 
 
-def bench_detection(sizes, repeats):
+def bench_detection(sizes, repeats, backend="auto"):
     """Prints one line per size; returns ms per megapixel of each size detected at full resolution."""
     photo = data.astronaut()
-    detector = detect.default_detector()
+    detector = detect.default_detector(backend)
+    print(f"detection engine: {detector.backend}")
     per_mp = []
     for size in sizes:
         image = cv2.resize(photo, (size, size), interpolation=cv2.INTER_CUBIC)
@@ -71,7 +74,7 @@ def main(argv=None) -> int:
     except (flags.Error, ValueError) as e:
         print(f"bench_faces.py: {e}", file=sys.stderr)
         return 2
-    per_mp = bench_detection(sizes, fv.repeats)
+    per_mp = bench_detection(sizes, fv.repeats, fv.backend)
     if per_mp:
         print(f"detection: {np.median(per_mp):.1f} ms per megapixel (median over sizes detected at full resolution)")
     bench_pairs(fv.repeats)

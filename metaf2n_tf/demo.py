@@ -55,8 +55,11 @@ def _label(img, text):
     return out
 
 
-def prepare(output_dir):
-    """Writes LQ/, GT/, Face_LQ/, Face_HQ/ under ``output_dir``; returns (gt, lq, face pairs)."""
+def prepare(output_dir, backend="auto", gpu=""):
+    """Writes LQ/, GT/, Face_LQ/, Face_HQ/ under ``output_dir``; returns (gt, lq, face pairs).
+
+    ``backend``, ``gpu``: the face detector's engine (``faces.detect``), as for SR.
+    """
     from skimage import data  # scikit-image ships the photo
 
     gt = data.astronaut()
@@ -65,7 +68,7 @@ def prepare(output_dir):
     os.makedirs(os.path.join(output_dir, "GT"), exist_ok=True)
     write_rgb(os.path.join(output_dir, "LQ", NAME + ".png"), lq)
     write_rgb(os.path.join(output_dir, "GT", NAME + ".png"), gt)
-    faces = detect_faces(lq)
+    faces = detect_faces(lq, backend=backend, gpu=gpu)
     pairs = make_face_pairs(lq, faces, restorer_by_name("gt", gt_dir=os.path.join(output_dir, "GT")), gt_rgb=gt)
     write_face_pairs(output_dir, NAME, pairs)
     return gt, lq, faces, pairs
@@ -82,7 +85,7 @@ def run(output_dir, adapt_config):
     Raises:
         InputError: a setting's run had a photo with an error (printed above by ``run_folder``).
     """
-    gt, lq, faces, pairs = prepare(output_dir)
+    gt, lq, faces, pairs = prepare(output_dir, adapt_config.backend, adapt_config.gpu)
     print(f"demo: LQ {lq.shape[1]}x{lq.shape[0]}, {len(faces)} face(s) detected:", file=sys.stderr)
     for p in pairs:
         x0, y0, x1, y1 = p.record["crop"]

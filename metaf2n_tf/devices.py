@@ -20,3 +20,20 @@ def select_gpus(spec):
     except RuntimeError:  # devices already initialised: keep what is there
         pass
     return chosen
+
+
+def gpu_in_use(gpu):
+    """Whether TensorFlow will run on a GPU for the ``--gpu`` spec ('0', '0,1'; '' or '-1' = CPU).
+
+    The rule of every ``--backend auto`` (whole-image SR, face detection): OpenVINO unless this says yes.
+    Without a GPU device node (/dev/nvidia*, /dev/kfd) the answer is no and TensorFlow is not imported;
+    otherwise TensorFlow is asked (it may be a CPU-only build) after restricting it to ``gpu``.
+    """
+    import glob
+    import os
+
+    if not [s for s in gpu.split(",") if s.strip() not in ("", "-1")]:
+        return False
+    if not (glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/kfd")):
+        return False
+    return bool(select_gpus(gpu))

@@ -207,7 +207,7 @@ class Enhancer:
 
         clock = time.perf_counter()
         progress("detect", 0, 1)
-        faces = detect.detect_faces(lq, settings.score_threshold)
+        faces = detect.detect_faces(lq, settings.score_threshold, backend=settings.backend)
         timings["detect"] = _lap(clock)
 
         clock, pairs, used, losses, masks = time.perf_counter(), [], [], [], []

@@ -19,3 +19,7 @@ class ConfigError(MetaF2NError):
 
 class OutputError(MetaF2NError):
     """An output file or checkpoint cannot be written (no space left, file too large, no permission)."""
+
+
+class BackendError(MetaF2NError):
+    """The inference backend asked for (``--backend openvino``) cannot run here."""

@@ -41,7 +41,13 @@ def test_format_table():
 def test_failed_setting_is_an_input_error_and_the_script_prints_one_line(monkeypatch, tmp_path, capsys):
     gt = np.zeros((32, 32, 3), np.uint8)
     seen = []
-    monkeypatch.setattr(demo, "prepare", lambda output_dir: (gt, gt[:8, :8], [], []))
+    detectors = []  # the face detector's (backend, gpu) prepare was given
+
+    def prepare(output_dir, backend, gpu):
+        detectors.append((backend, gpu))
+        return gt, gt[:8, :8], [], []
+
+    monkeypatch.setattr(demo, "prepare", prepare)
 
     def failing_run_folder(cfg):
         seen.append(cfg)
@@ -49,7 +55,8 @@ def test_failed_setting_is_an_input_error_and_the_script_prints_one_line(monkeyp
 
     monkeypatch.setattr(demo, "run_folder", failing_run_folder)
     with pytest.raises(InputError, match=r"Res_sgd_0\.01_x0: the run for 'no adaptation.*' failed on 1 photo\(s\)"):
-        demo.run(str(tmp_path), config.AdaptConfig(model_dir="weights.h5", seed=3))
+        demo.run(str(tmp_path), config.AdaptConfig(model_dir="weights.h5", seed=3, backend="tf", gpu="1"))
+    assert detectors == [("tf", "1")]  # detection runs on the script's backend too
     cfg = seen[0]  # the script's config reaches run_folder, with the setting's own values
     assert (cfg.model_dir, cfg.seed, cfg.fine_tune_num, cfg.optimizer) == ("weights.h5", 3, 0, "sgd")
     assert cfg.input_dir == str(tmp_path / "LQ") and cfg.face_dir == str(tmp_path)

@@ -230,3 +230,18 @@ def test_restorer_without_weights_means_plain_sr_with_a_hint():
     assert build_restorer("none") == (None, None)
     with pytest.raises(ConfigError, match="--gt_dir"):
         build_restorer("gt")
+
+
+def test_detection_runs_on_the_backend_flag(folder, demo, tmp_path, monkeypatch):
+    from metaf2n_tf.faces import detect
+
+    asked, real = [], detect.detect_faces
+
+    def recording(image, score_threshold=0.9, backend="auto", gpu=""):
+        asked.append(backend)
+        return real(image, score_threshold, backend=backend, gpu=gpu)
+
+    monkeypatch.setattr(detect, "detect_faces", recording)
+    assert _run_folder(folder, tmp_path / "tf", "--backend=tf", model=demo["tiny"]) == 0
+    assert _run_folder(folder, tmp_path / "auto", model=demo["tiny"]) == 0
+    assert asked == ["tf"] * 6 + ["auto"] * 6  # six photos each

@@ -2,15 +2,15 @@
 adapt/train/metrics -> demo, enhance -> webapp (the page on top of enhance).
 
 A module may import its own sub-package and any lower layer; never a higher layer, a sibling of its layer or a
-top-level script. errors sits below everything, devices and cli just above it. faces is a layer of its own
-because training makes its inner-loop labels with a face restorer (``train.loop`` -> ``faces.gpen``).
+top-level script. errors sits below everything, devices, cli and openvino_runtime just above it. faces is a
+layer of its own because training makes its inner-loop labels with a face restorer (``train.loop`` -> ``faces.gpen``).
 """
 import ast
 import os
 
 PACKAGE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "metaf2n_tf")
-RANK = {"errors": -1, "atomic": 0, "devices": 0, "cli": 0, "data": 1, "models": 2, "weights": 3, "faces": 4,
-        "adapt": 5, "train": 5, "metrics": 5, "demo": 6, "enhance": 6, "webapp": 7}
+RANK = {"errors": -1, "atomic": 0, "devices": 0, "cli": 0, "openvino_runtime": 0, "data": 1, "models": 2,
+        "weights": 3, "faces": 4, "adapt": 5, "train": 5, "metrics": 5, "demo": 6, "enhance": 6, "webapp": 7}
 SCRIPTS = {"config", "main", "test", "demo", "calculate_metrics", "generate_test_faces", "generate_tfrecord",
            "restore_faces", "enhance", "app", "detect_landmarks"}
 

@@ -26,14 +26,12 @@ import time
 import numpy as np
 
 from metaf2n_tf.adapt import tiling
-from metaf2n_tf.adapt.ov_rrdbnet import build_rrdbnet_ov, conv_names, import_openvino, num_blocks
-from metaf2n_tf.errors import MetaF2NError
+from metaf2n_tf.adapt.ov_rrdbnet import build_rrdbnet_ov, conv_names, num_blocks
+from metaf2n_tf.devices import gpu_in_use
+from metaf2n_tf.errors import BackendError
+from metaf2n_tf.openvino_runtime import first_line, import_openvino
 
 BACKENDS = ("auto", "tf", "openvino")
-
-
-class BackendError(MetaF2NError):
-    """The inference backend asked for cannot run here."""
 
 
 def _stderr(msg):
@@ -130,7 +128,7 @@ class OpenVINOSR(_Engine):
                 model = build_rrdbnet_ov(self._tensors, height, width, weights_as_inputs=True)
                 self._requests[key] = self.core.compile_model(model, "CPU", self.config).create_infer_request()
             except Exception as e:  # noqa: BLE001 - OpenVINO raises plain RuntimeErrors
-                raise BackendError(f"openvino: cannot compile the SR model for {height}x{width} ({_first_line(e)})") from None
+                raise BackendError(f"openvino: cannot compile the SR model for {height}x{width} ({first_line(e)})") from None
             self.compile_seconds += time.perf_counter() - start
         return self._requests[key]
 
@@ -218,24 +216,6 @@ def values_to_tensors(sr_model, values):
     return {name: np.asarray(v) for name, v in zip(sr_tensor_names(sr_model), values)}
 
 
-def gpu_in_use(gpu):
-    """Whether TensorFlow will run on a GPU for the ``--gpu`` spec ('0', '0,1'; '' or '-1' = CPU).
-
-    Without a GPU device node (/dev/nvidia*, /dev/kfd) the answer is no and TensorFlow is not imported;
-    otherwise TensorFlow is asked (it may be a CPU-only build) after restricting it to ``gpu``.
-    """
-    import glob
-    import os
-
-    if not [s for s in gpu.split(",") if s.strip() not in ("", "-1")]:
-        return False
-    if not (glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/kfd")):
-        return False
-    from metaf2n_tf.devices import select_gpus
-
-    return bool(select_gpus(gpu))
-
-
 def make_sr(weights, backend="auto", gpu="", adapter=None, num_threads=None, log=_stderr):
     """The whole-image SR engine for ``backend`` ('auto', 'tf', 'openvino'); see the module docstring.
 
@@ -280,10 +260,5 @@ def _openvino(weights, num_threads):
         if out.shape != (1, 1, 4, 4) or out[0, 0, 1, 1] != 27.0:
             raise RuntimeError(f"a 3x3 conv of ones gave {out[0, 0, 1, 1]}, expected 27")
     except Exception as e:  # noqa: BLE001 - any failure here means: this backend cannot run here
-        raise BackendError(f"openvino: the CPU plugin does not work here ({_first_line(e)})") from None
+        raise BackendError(f"openvino: the CPU plugin does not work here ({first_line(e)})") from None
     return sr
-
-
-def _first_line(e):
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__

@@ -11,41 +11,16 @@ earlier features, leaky ReLU 0.2 after each of them; output ``0.2 * conv5 + inpu
 ``0.2 * rdb3 + input``. Every conv is 3x3, stride 1, zero padding 1, with bias. The model takes RGB
 float32 NHWC in [0, 1] of one fixed size and returns NHWC x4, unclamped, like the Keras model.
 
-This module imports only numpy and openvino (without its telemetry): whole-image SR without adaptation
-never loads TensorFlow.
+This module imports only numpy and openvino (without its telemetry: ``openvino_runtime``): whole-image SR
+without adaptation never loads TensorFlow.
 """
-import sys
-
 import numpy as np
+
+from metaf2n_tf.openvino_runtime import import_openvino
 
 LRELU_SLOPE = 0.2
 RESIDUAL_SCALE = 0.2
 _UP_CONVS = ("conv_up1", "conv_up2")
-
-
-def import_openvino():
-    """Imports OpenVINO with its telemetry switched off (ImportError when it is not installed).
-
-    ``import openvino`` loads its model converter, which sends a usage event through the
-    ``openvino_telemetry`` package and writes a client id under ~/intel, unless that package cannot be
-    imported: it then uses a built-in stub that does nothing. The package is made unimportable for that
-    one import (this project never uses the converter).
-    """
-    if sys.modules.get("openvino") is not None:
-        return sys.modules["openvino"]
-    saved = sys.modules.get("openvino_telemetry", _MISSING)
-    sys.modules["openvino_telemetry"] = None  # import openvino_telemetry -> ImportError -> the stub
-    try:
-        import openvino
-    finally:
-        if saved is _MISSING:
-            del sys.modules["openvino_telemetry"]
-        else:
-            sys.modules["openvino_telemetry"] = saved
-    return openvino
-
-
-_MISSING = object()
 
 
 def num_blocks(tensors):

@@ -15,18 +15,30 @@ detected at 1000 px on that side and the results mapped back; unlike it, the sco
 that factor (the original divided it, lowering every score of a large photo). The package's own Python wrapper is not used (it needs removed numpy APIs).
 
 Photos are RGB arrays here, as everywhere in the package; the graph takes RGB too.
+
+The graph runs on one of two engines (``backend``), with the same rule as whole-image SR (``adapt.backend``):
+
+- ``openvino`` (CPU): ``Core.read_model`` reads the ``.pb`` itself (OpenVINO's TensorFlow frontend; nothing
+  is converted or written, TensorFlow is not imported). 1.7-1.9x faster in wall time and 1.9-2.2x in CPU
+  time than TensorFlow on this project's 2-core CPU, boxes within 6e-5 px (``benchmarks/bench_face_backends.py``).
+- ``tf``: the pruned frozen graph (``weights.frozen_graph``); the only place this module imports TensorFlow.
+- ``auto``: OpenVINO unless a GPU is in use (``devices.gpu_in_use``); an OpenVINO that is missing or fails
+  is said in one line and TensorFlow is used instead. An explicit ``openvino`` that cannot run raises
+  :class:`BackendError`.
 """
+import collections
 import functools
 import importlib.util
 import os
+import sys
 from typing import NamedTuple
 
 import cv2
 import numpy as np
-import tensorflow as tf
 
-from metaf2n_tf.errors import ConfigError, InputError, WeightsError
-from metaf2n_tf.weights.frozen_graph import load_frozen_graph
+from metaf2n_tf.devices import gpu_in_use
+from metaf2n_tf.errors import BackendError, ConfigError, InputError, WeightsError
+from metaf2n_tf.openvino_runtime import first_line, import_openvino
 
 PACKAGE = "retinaface"
 GRAPH_FILE = os.path.join("src", "frozen_graph.pb")
@@ -38,6 +50,7 @@ DETECT_SIDE = 1000     # ... so that side becomes this many pixels
 BOX_COLUMNS = slice(0, 4)
 LANDMARK_COLUMNS = slice(4, 14)
 SCORE_COLUMN = 15
+BACKENDS = ("auto", "tf", "openvino")
 
 
 class Face(NamedTuple):
@@ -116,12 +129,137 @@ def decode_rows(rows, padded_hw, scale_xy, score_threshold):
     ]
 
 
-class RetinaFaceDetector:
-    """The frozen RetinaFace graph with its pre- and post-processing; call ``detect`` on RGB photos."""
+def _stderr(msg):
+    print(msg, file=sys.stderr)
 
-    def __init__(self, path=None):
+
+class TensorFlowGraph:
+    """The frozen graph run by TensorFlow: padded float32 batch [1, H, W, 3] -> (N, 16) rows."""
+
+    name = "tf"
+
+    def __init__(self, path):
+        import tensorflow as tf  # only this engine needs it
+
+        from metaf2n_tf.weights.frozen_graph import load_frozen_graph
+
+        self._tf = tf
+        self._graph = load_frozen_graph(path, INPUT_TENSOR, OUTPUT_TENSOR)
+
+    def __call__(self, batch):
+        return self._graph(self._tf.constant(batch)).numpy()
+
+
+class OpenVINOGraph:
+    """The frozen graph on OpenVINO's CPU plugin, float32: padded float32 batch [1, H, W, 3] -> (N, 16) rows.
+
+    Shapes: the first ``MAX_STATIC`` padded sizes each get a model compiled for that static shape; from the
+    next new size on, one model compiled for a dynamic shape [1, ?, ?, 3] serves every size. Measured with
+    ``benchmarks/bench_face_backends.py --shapes 2`` (2-core CPU, load average 5-6 from other jobs; CPU
+    seconds of the whole sequence, compiles included, the ``.pb`` read once before): one size 4 times:
+    static 1.00, dynamic 1.62, this 1.03; two sizes alternating: static 1.59, dynamic 1.79, this 1.70; five
+    sizes: static (two kept) 4.00, dynamic 2.04, this 3.66. A static compile costs about 0.4 s, the dynamic
+    one about 0.7 s plus a slower first call at each new size. So static wins the common cases (one photo
+    per process, a folder of one or two sizes) and dynamic wins folders of many sizes, where static would
+    pay a compile per photo, more than the detection itself; this keeps the first at static's figure and
+    bounds the second at a constant above dynamic's (1.6 s measured: the two static compiles and calls).
+
+    Args:
+      path: the ``frozen_graph.pb`` file.
+      num_threads: CPU threads (None: OpenVINO's choice, all cores).
+    """
+
+    name = "openvino"
+    MAX_STATIC = 2
+
+    def __init__(self, path, num_threads=None):
+        try:
+            ov = import_openvino()
+        except ImportError as e:
+            raise BackendError(f"openvino: not installed ({e}), expected `pip install openvino`") from None
+        self.core = ov.Core()
+        self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+        if num_threads:
+            self.config["INFERENCE_NUM_THREADS"] = int(num_threads)
+        try:
+            self._model = self.core.read_model(path)
+        except Exception as e:  # noqa: BLE001 - OpenVINO raises plain RuntimeErrors
+            raise BackendError(f"openvino: cannot read the RetinaFace graph {path} ({first_line(e)})") from None
+        self._static = collections.OrderedDict()  # (h, w) -> infer request of a model for [1, h, w, 3]
+        self._dynamic = None  # the infer request of the [1, ?, ?, 3] model, once more sizes came
+        self.compiles = []  # the shapes compiled, in order ((h, w) or "dynamic")
+
+    def _compile(self, shape):
+        model = self._model.clone()
+        model.reshape(shape)
+        return self.core.compile_model(model, "CPU", self.config).create_infer_request()
+
+    def _request(self, height, width):
+        if self._dynamic is not None:
+            return self._dynamic
+        key = (height, width)
+        if key not in self._static:
+            if len(self._static) >= self.MAX_STATIC:
+                self._static.clear()
+                self._dynamic = self._compile([1, -1, -1, 3])
+                self.compiles.append("dynamic")
+                return self._dynamic
+            self._static[key] = self._compile([1, height, width, 3])
+            self.compiles.append(key)
+        return self._static[key]
+
+    def __call__(self, batch):
+        batch = np.ascontiguousarray(batch, np.float32)
+        try:
+            request = self._request(*batch.shape[1:3])
+            return request.infer({0: batch}, share_inputs=True)[0].copy()
+        except Exception as e:  # noqa: BLE001 - OpenVINO raises plain RuntimeErrors
+            raise BackendError(f"openvino: RetinaFace failed on a {batch.shape[1]}x{batch.shape[2]} input "
+                               f"({first_line(e)})") from None
+
+
+def check_backend(backend):
+    """ConfigError unless ``backend`` is one of :data:`BACKENDS`."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend: got {backend!r}, expected one of {', '.join(BACKENDS)}")
+    return backend
+
+
+class RetinaFaceDetector:
+    """The frozen RetinaFace graph with its pre- and post-processing; call ``detect`` on RGB photos.
+
+    Args:
+      path: the graph file (None: the installed package's).
+      backend: 'auto', 'tf' or 'openvino' (see the module docstring).
+      gpu: the ``--gpu`` spec; with ``auto``, a GPU in use selects TensorFlow.
+      num_threads: OpenVINO CPU threads (None: all cores).
+      log: where the one-line fallback note of ``auto`` goes.
+    Raises:
+      BackendError: ``openvino`` asked for explicitly and it cannot run.
+    """
+
+    def __init__(self, path=None, backend="auto", gpu="", num_threads=None, log=_stderr):
         self.path = os.fspath(path) if path is not None else graph_file()
-        self._graph = load_frozen_graph(self.path, INPUT_TENSOR, OUTPUT_TENSOR)
+        self.auto = check_backend(backend) == "auto"
+        self._log = log
+        if backend == "tf" or (self.auto and gpu_in_use(gpu)):
+            self.engine = TensorFlowGraph(self.path)
+            return
+        try:
+            self.engine = OpenVINOGraph(self.path, num_threads)
+        except BackendError as e:
+            if not self.auto:
+                raise
+            self._fall_back(e)
+
+    @property
+    def backend(self):
+        """The engine in use: 'tf' or 'openvino'."""
+        return self.engine.name
+
+    def _fall_back(self, error):
+        self._log(f"note: {error}; detecting faces with TensorFlow instead")
+        self.engine = TensorFlowGraph(self.path)
 
     def detect(self, image_rgb, score_threshold=0.9):
         """Faces of an HxWx3 uint8 RGB photo of any size, best score first.
@@ -139,16 +277,22 @@ class RetinaFaceDetector:
         if size != (height, width):
             image = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA)
         padded = pad_to_stride(image.astype(np.float32))
-        rows = self._graph(tf.constant(padded[np.newaxis])).numpy()
+        try:
+            rows = self.engine(padded[np.newaxis])
+        except BackendError as e:
+            if not self.auto or self.engine.name == "tf":
+                raise
+            self._fall_back(e)
+            rows = self.engine(padded[np.newaxis])
         return decode_rows(rows, padded.shape[:2], (size[1] / width, size[0] / height), score_threshold)
 
 
-@functools.lru_cache(maxsize=1)
-def default_detector():
-    """The detector on the installed package's graph, loaded once per process."""
-    return RetinaFaceDetector()
+@functools.lru_cache(maxsize=4)
+def default_detector(backend="auto", gpu=""):
+    """The detector on the installed package's graph for ``backend``, loaded once per process."""
+    return RetinaFaceDetector(backend=backend, gpu=gpu)
 
 
-def detect_faces(image_rgb, score_threshold=0.9):
-    """Faces (box, score, landmarks5) of an HxWx3 uint8 RGB photo with the default detector."""
-    return default_detector().detect(image_rgb, score_threshold)
+def detect_faces(image_rgb, score_threshold=0.9, backend="auto", gpu=""):
+    """Faces (box, score, landmarks5) of an HxWx3 uint8 RGB photo with the default detector of ``backend``."""
+    return default_detector(check_backend(backend), gpu).detect(image_rgb, score_threshold)

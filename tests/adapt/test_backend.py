@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import metaf2n_tf  # noqa: F401
-from metaf2n_tf.adapt.backend import BackendError, OpenVINOSR, make_sr
+from metaf2n_tf.adapt.backend import OpenVINOSR, make_sr
+from metaf2n_tf.errors import BackendError
 from metaf2n_tf.weights.assign import split_scopes
 from metaf2n_tf.weights.sources import Weights
 from tests.reference_tf1 import ReferenceGraph, random_tensors
