@@ -21,6 +21,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+import metaf2n_tf  # noqa: E402,F401  (before the test module's TensorFlow import: a quiet import)
 from tests.train.test_kill_resume import (  # noqa: E402
     assert_same_weights, check_kill, kill_once, main_command, run_to_end, write_tiny_records)
 
