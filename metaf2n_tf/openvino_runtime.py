@@ -5,7 +5,10 @@ face detection (``faces.detect``), so that neither imports the other.
 """
 import sys
 
+from metaf2n_tf.errors import BackendError
+
 _MISSING = object()
+CPU_CONFIG = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}  # float32 even where bf16 exists
 
 
 def import_openvino():
@@ -34,3 +37,16 @@ def first_line(error):
     """``Type: first line of the message`` of an exception (OpenVINO's messages run over many lines)."""
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def cpu_runtime(num_threads=None):
+    """``(openvino, Core, config)`` for compiling on the CPU: latency hint, float32, ``num_threads`` threads
+    (None: OpenVINO's choice, all cores). BackendError when OpenVINO is not installed."""
+    try:
+        ov = import_openvino()
+    except ImportError as e:
+        raise BackendError(f"openvino: not installed ({e}), expected `pip install openvino`") from None
+    config = dict(CPU_CONFIG)
+    if num_threads:
+        config["INFERENCE_NUM_THREADS"] = int(num_threads)
+    return ov, ov.Core(), config

@@ -29,7 +29,7 @@ from metaf2n_tf.adapt import tiling
 from metaf2n_tf.adapt.ov_rrdbnet import build_rrdbnet_ov, conv_names, num_blocks
 from metaf2n_tf.devices import gpu_in_use
 from metaf2n_tf.errors import BackendError
-from metaf2n_tf.openvino_runtime import first_line, import_openvino
+from metaf2n_tf.openvino_runtime import cpu_runtime, first_line
 
 BACKENDS = ("auto", "tf", "openvino")
 
@@ -84,15 +84,7 @@ class OpenVINOSR(_Engine):
     MAX_SHAPES = 2
 
     def __init__(self, sr_tensors, num_threads=None):
-        try:
-            ov = import_openvino()
-        except ImportError as e:
-            raise BackendError(f"openvino: not installed ({e}), expected `pip install openvino`") from None
-        self._ov = ov
-        self.core = ov.Core()
-        self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
-        if num_threads:
-            self.config["INFERENCE_NUM_THREADS"] = int(num_threads)
+        self._ov, self.core, self.config = cpu_runtime(num_threads)
         self._num_block = num_blocks(sr_tensors)
         self._requests = collections.OrderedDict()  # (h, w) -> infer request of a model for [1, h, w, 3]
         self.compile_seconds = 0.0

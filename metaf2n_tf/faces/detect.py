@@ -38,7 +38,7 @@ import numpy as np
 
 from metaf2n_tf.devices import gpu_in_use
 from metaf2n_tf.errors import BackendError, ConfigError, InputError, WeightsError
-from metaf2n_tf.openvino_runtime import first_line, import_openvino
+from metaf2n_tf.openvino_runtime import cpu_runtime, first_line
 
 PACKAGE = "retinaface"
 GRAPH_FILE = os.path.join("src", "frozen_graph.pb")
@@ -173,14 +173,7 @@ class OpenVINOGraph:
     MAX_STATIC = 2
 
     def __init__(self, path, num_threads=None):
-        try:
-            ov = import_openvino()
-        except ImportError as e:
-            raise BackendError(f"openvino: not installed ({e}), expected `pip install openvino`") from None
-        self.core = ov.Core()
-        self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
-        if num_threads:
-            self.config["INFERENCE_NUM_THREADS"] = int(num_threads)
+        _, self.core, self.config = cpu_runtime(num_threads)
         try:
             self._model = self.core.read_model(path)
         except Exception as e:  # noqa: BLE001 - OpenVINO raises plain RuntimeErrors
