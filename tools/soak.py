@@ -34,37 +34,19 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # a tool run from anywhere imports the package and the test script beside it
 
-RECORD_SIZES = (("whole_face", 64), ("back96", 96))
 
 
 def _unlimited_core():
     resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 
 
-def write_records(folder, count=16, seed=0):
-    """Smooth random faces (64^2) and natural images (96^2) as the tiny run's records."""
-    import cv2
-    import numpy as np
-
-    from metaf2n_tf.data import records
-
-    rng = np.random.default_rng(seed)
-    for prefix, size in RECORD_SIZES:
-        with records.ShardWriter(folder, prefix, 100) as writer:
-            for _ in range(count):
-                base = rng.integers(0, 256, (size // 8, size // 8, 3)).astype(np.uint8)
-                writer.write(records.encode(cv2.resize(base, (size, size), interpolation=cv2.INTER_CUBIC)))
-            writer.close()
-
-
 def train_command(run_dir, record_dir, steps, seed):
-    return [sys.executable, os.path.join(ROOT, "main.py"), "--trial=1", "--step=0", "--gpu=",
-            f"--checkpoint_dir={run_dir}/ckpt", f"--log_dir={run_dir}/logs",
-            f"--tfrecord_path0={record_dir}/whole_face*", f"--tfrecord_path1={record_dir}/back96*",
-            "--face_size=64", "--natural_size=96", "--height=32", "--width=32", "--height1=64", "--width1=64",
-            "--restorer=gt", "--lpips_weight=0", "--init_weights=none", "--num_block=1", "--meta_batch_size=2",
-            "--task_batch_size=2", f"--meta_iter={steps}", "--save_iter=50", "--print_iter=20",
-            f"--seed={seed}", "--shuffle_buffer=16"]
+    """The tiny run of tests/train/test_kill_resume.py from step 0, saving every 50 steps, the default meta_lr."""
+    from config import MetaConfig
+    from tests.train.test_kill_resume import main_command
+
+    return main_command(record_dir, f"{run_dir}/ckpt", steps, seed, step=0, log_dir=f"{run_dir}/logs",
+                        save_iter=50, print_iter=20, shuffle_buffer=16, meta_lr=MetaConfig.meta_lr)
 
 
 def distribute_command():
@@ -200,7 +182,9 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     record_dir = os.path.join(args.out, "records")
     if args.what == "train" and not glob.glob(os.path.join(record_dir, "*.tfrecord")):
-        write_records(record_dir)
+        from tests.train.test_kill_resume import write_tiny_records
+
+        write_tiny_records(record_dir, count=16)
     counts, times, died = collections.Counter(), [], []
     started = time.time()
     with concurrent.futures.ThreadPoolExecutor(args.parallel) as pool:

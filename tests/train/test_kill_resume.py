@@ -42,15 +42,20 @@ def write_tiny_records(folder, count=12, seed=0):
             writer.close()
 
 
-def main_command(record_dir, checkpoint_dir, steps=STEPS, seed=3):
-    """The documented restart command of a tiny run (1 block, faces 8 -> 32, patches 16 -> 64, a save every step)."""
-    return [sys.executable, os.path.join(ROOT, "main.py"), "--trial=1", "--step=latest", "--gpu=",
-            f"--checkpoint_dir={checkpoint_dir}", f"--log_dir={checkpoint_dir}/logs",
-            f"--tfrecord_path0={record_dir}/whole_face*", f"--tfrecord_path1={record_dir}/back96*",
-            "--face_size=64", "--natural_size=96", "--height=32", "--width=32", "--height1=64", "--width1=64",
-            "--restorer=gt", "--lpips_weight=0", "--init_weights=none", "--num_block=1", "--meta_batch_size=2",
-            "--task_batch_size=2", f"--meta_iter={steps}", "--save_iter=1", "--print_iter=1000",
-            f"--seed={seed}", "--shuffle_buffer=8", "--meta_lr=2e-3"]
+# The tiny run (1 block, faces 8 -> 32, patches 16 -> 64, L1 + GAN + mask) of this test and of tools/soak.py.
+TINY_RUN = {"trial": 1, "gpu": "", "face_size": 64, "natural_size": 96, "height": 32, "width": 32, "height1": 64,
+            "width1": 64, "restorer": "gt", "lpips_weight": 0, "init_weights": "none", "num_block": 1,
+            "meta_batch_size": 2, "task_batch_size": 2}
+
+
+def main_command(record_dir, checkpoint_dir, steps=STEPS, seed=3, **flags):
+    """main.py on the tiny run's records; by default the documented blind restart command (``--step latest``)
+    with a save every step. ``flags`` override any flag (``step=0``, ``save_iter=50``, ...)."""
+    flags = {**TINY_RUN, "step": "latest", "checkpoint_dir": checkpoint_dir, "log_dir": f"{checkpoint_dir}/logs",
+             "tfrecord_path0": f"{record_dir}/whole_face*", "tfrecord_path1": f"{record_dir}/back96*",
+             "meta_iter": steps, "save_iter": 1, "print_iter": 1000, "seed": seed, "shuffle_buffer": 8,
+             "meta_lr": 2e-3, **flags}
+    return [sys.executable, os.path.join(ROOT, "main.py")] + [f"--{name}={value}" for name, value in flags.items()]
 
 
 def _env():
