@@ -15,6 +15,7 @@ import sys
 
 from absl import flags
 
+from metaf2n_tf.cli import define_max_pixels
 from metaf2n_tf.cli import parse_flags as parse_flags_into
 from metaf2n_tf.cli import run_main
 from metaf2n_tf.data.images import DEFAULT_MAX_PIXELS, set_max_pixels
@@ -59,8 +60,7 @@ def define_flags():
         "niqe_luma", "yiq", sorted(LUMA), "NIQE luma: yiq (pyiqa, the original's) or bt601 (BasicSR)", flag_values=fv
     )
     flags.DEFINE_boolean("progress", True, "show progress bars", flag_values=fv)
-    flags.DEFINE_integer("max_pixels", DEFAULT_MAX_PIXELS, "refuse photos declaring more pixels than this, "
-                         "before decoding them (decompression bombs)", lower_bound=1, flag_values=fv)
+    define_max_pixels(fv, DEFAULT_MAX_PIXELS)
     return fv
 
 

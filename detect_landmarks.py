@@ -14,6 +14,7 @@ import sys
 import metaf2n_tf  # noqa: F401  (imports TensorFlow quietly)
 from absl import flags
 
+from metaf2n_tf.cli import define_gpu
 from metaf2n_tf.cli import parse_flags as parse_flags_into
 from metaf2n_tf.devices import select_gpus
 from metaf2n_tf.errors import ConfigError, MetaF2NError
@@ -27,7 +28,7 @@ def define_flags():
     fv = flags.FlagValues()
     flags.DEFINE_string("input_dir", None, "folder of aligned face images", flag_values=fv)
     flags.DEFINE_string("output_dir", None, "{image file name}.txt files are written here", flag_values=fv)
-    flags.DEFINE_string("gpu", "0", "GPU ids to use, e.g. '0'; '' or '-1' for CPU", flag_values=fv)
+    define_gpu(fv)
     return fv
 
 

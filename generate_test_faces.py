@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from metaf2n_tf.data.images import DEFAULT_MAX_PIXELS, read_rgb, set_max_pixels
 from metaf2n_tf.devices import select_gpus
+from metaf2n_tf.cli import define_gpu, define_max_pixels
 from metaf2n_tf.cli import parse_flags as parse_flags_into
 from metaf2n_tf.cli import run_main
 from metaf2n_tf.errors import ConfigError, InputError, MetaF2NError
@@ -49,9 +50,8 @@ def define_flags():
     flags.DEFINE_enum("backend", "auto", list(detect.BACKENDS),
                       "face detection engine: auto (OpenVINO on CPU, TensorFlow on a GPU), tf, or openvino",
                       flag_values=fv)
-    flags.DEFINE_string("gpu", "0", "GPU ids to use, e.g. '0'; '' or '-1' for CPU", flag_values=fv)
-    flags.DEFINE_integer("max_pixels", DEFAULT_MAX_PIXELS, "refuse photos declaring more pixels than this, "
-                         "before decoding them (decompression bombs)", lower_bound=1, flag_values=fv)
+    define_gpu(fv)
+    define_max_pixels(fv, DEFAULT_MAX_PIXELS)
     return fv
 
 

@@ -23,6 +23,7 @@ import metaf2n_tf  # noqa: F401  (imports TensorFlow quietly)
 from absl import flags
 
 from metaf2n_tf.data.images import DEFAULT_MAX_PIXELS, set_max_pixels
+from metaf2n_tf.cli import define_gpu, define_max_pixels
 from metaf2n_tf.cli import parse_flags as parse_flags_into
 from metaf2n_tf.cli import run_main
 from metaf2n_tf.devices import select_gpus
@@ -53,9 +54,8 @@ def define_flags():
                          f"{CHECK_DIR}/ beside it", flag_values=fv)
     flags.DEFINE_string("save_weights", None, "also write the loaded weights here in the project's .h5 format",
                         flag_values=fv)
-    flags.DEFINE_string("gpu", "0", "GPU ids to use, e.g. '0'; '' or '-1' for CPU", flag_values=fv)
-    flags.DEFINE_integer("max_pixels", DEFAULT_MAX_PIXELS, "refuse photos declaring more pixels than this, "
-                         "before decoding them (decompression bombs)", lower_bound=1, flag_values=fv)
+    define_gpu(fv)
+    define_max_pixels(fv, DEFAULT_MAX_PIXELS)
     return fv
 
 

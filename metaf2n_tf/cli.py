@@ -8,6 +8,17 @@ from metaf2n_tf.errors import ConfigError, MetaF2NError
 HELP_FLAGS = ("-h", "--help", "-help", "--helpfull")
 
 
+def define_gpu(fv):
+    """``--gpu``, as every script that may run TensorFlow has it."""
+    flags.DEFINE_string("gpu", "0", "GPU ids to use, e.g. '0'; '' or '-1' for CPU", flag_values=fv)
+
+
+def define_max_pixels(fv, default):
+    """``--max_pixels`` of the scripts that read photos (``data.images``' decompression-bomb limit)."""
+    flags.DEFINE_integer("max_pixels", default, "refuse photos declaring more pixels than this, "
+                         "before decoding them (decompression bombs)", lower_bound=1, flag_values=fv)
+
+
 def parse_flags(fv, argv, program):
     """Parses ``argv`` (without the program name) into ``fv``.
 

@@ -9,7 +9,6 @@ same job must give enhance.py's result for the same settings (max 1 grey level),
 ``METAF2N_APP_MODEL=realesrgan-x4plus`` runs the page with the real model instead (slow; how the README's
 screenshot was made); ``METAF2N_APP_SCREENSHOT=docs/app.png`` also writes the screenshot there.
 """
-import importlib.util
 import os
 import shutil
 import socket
@@ -26,6 +25,7 @@ from skimage import data
 
 from metaf2n_tf.demo import degrade
 from tests.reference_tf1 import random_tensors
+from tests.scripts import load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -97,10 +97,7 @@ def server(files):
 
 
 def _enhance_script():
-    spec = importlib.util.spec_from_file_location("metaf2n_enhance_script", os.path.join(ROOT, "enhance.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("enhance.py")
 
 
 def test_binds_localhost_only(server):

@@ -5,7 +5,6 @@ written files, the demo's figures are the README's (measured once, written down)
 the documented rule (CRC-32 of the name mod N) computed with zlib, broken files are written by hand.
 Fast tests use a tiny random SR model (1 block, with a MaskNet); the README figure test uses x4plus.
 """
-import importlib.util
 import json
 import os
 import struct
@@ -18,17 +17,14 @@ from skimage import data
 
 from metaf2n_tf.demo import degrade
 from tests.reference_tf1 import random_tensors
+from tests.scripts import load_script
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # README, "Enhance your photos": whole-photo PSNR-Y (dB) of the degraded demo photo, oracle (gt) restorer, x4plus.
 README_PSNR_Y = {"none": 24.06, "original": 20.12, "adam": 26.57}
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("metaf2n_enhance_script", os.path.join(ROOT, "enhance.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("enhance.py")
 
 
 def _write(path, img):

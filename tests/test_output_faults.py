@@ -4,7 +4,6 @@ The full disk is a file-size limit (``RLIMIT_FSIZE``, what ``ulimit -f`` sets) i
 SIGXFSZ ignored so that a write beyond it fails with EFBIG as on a full filesystem. The model is the tiny TF1
 checkpoint of ``tests.reference_tf1``; the expected pixels come from that independent graph.
 """
-import importlib.util
 import os
 import resource
 import signal
@@ -19,15 +18,13 @@ from PIL import Image
 import metaf2n_tf  # noqa: F401
 from tests.data.test_images import bomb_png
 from tests.reference_tf1 import ReferenceGraph, random_tensors
+from tests.scripts import load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _test_py():
-    spec = importlib.util.spec_from_file_location("metaf2n_test_script_faults", os.path.join(ROOT, "test.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("test.py")
 
 
 @pytest.fixture(scope="module")

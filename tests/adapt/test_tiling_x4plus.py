@@ -1,10 +1,10 @@
 """Tiled vs untiled whole-image SR with the real Real-ESRGAN x4plus weights on real photo crops.
 
-RRDBNet's receptive field spans far more than any pad, so tiles are never exact. Measured here:
-tile 64 / pad 32 gives max 7 grey levels on the astronaut's top-left 160x160 but 13 on the face crop
-below (25 on a coffee crop); pad 48, the default, gives max 4-5 on all three. The test checks the default
-pad on the face crop (the pad-32 case was dropped from the suite for time: its 9 tiled 128x128 windows cost
-about a minute on 2 cores).
+RRDBNet's receptive field spans far more than any pad, so tiles are never exact. Measured: tile 64 / pad 32
+gives max 7 grey levels on the astronaut's top-left 160x160 but 13 on its 160x160 face crop (rows 40-200,
+columns 150-310; 25 on a coffee crop); pad 48, the default, gives max 4-5 on all three. The test checks the
+default pad on the 128x128 centre of that face crop (2x2 tiles: max 2, mean 0.026 grey levels measured), a
+quarter of the windows the 160x160 crop needs (the larger crops were dropped from the suite for time).
 """
 import numpy as np
 import pytest
@@ -25,7 +25,7 @@ def forward():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("crop, pad", [((slice(40, 200), slice(150, 310)), DEFAULT_PAD)])
+@pytest.mark.parametrize("crop, pad", [((slice(56, 184), slice(166, 294)), DEFAULT_PAD)])
 def test_tile_64_within_bound(forward, crop, pad):
     from skimage import data
 
@@ -34,5 +34,5 @@ def test_tile_64_within_bound(forward, crop, pad):
     tiled = to_uint8(super_resolve(forward, image, tile=64, tile_pad=pad)).astype(int)
     diff = np.abs(whole - tiled)
     print(f"tile 64 pad {pad} vs untiled: max {diff.max()} mean {diff.mean():.3f} grey levels")
-    assert diff.max() <= 8 and diff.mean() <= 0.5
+    assert diff.max() <= 4 and diff.mean() <= 0.1
     assert diff.max() > 0  # never exact for RRDBNet: zero would mean no tiling happened

@@ -1,5 +1,4 @@
 """tools/offline_dataset.py: the committed list, archive members, the size / pixel check."""
-import importlib.util
 import io
 import os
 import tarfile
@@ -11,15 +10,14 @@ import pytest
 
 from metaf2n_tf.errors import InputError
 
+from tests.scripts import load_script
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
 def tool():
-    spec = importlib.util.spec_from_file_location("offline_dataset", os.path.join(ROOT, "tools", "offline_dataset.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/offline_dataset.py")
 
 
 def test_committed_list_parses_with_unique_names(tool):

@@ -5,7 +5,6 @@ with A's weights bit for bit. The export is checked against the independent TF1 
 NaN / Inf and Ctrl-C handling of ``loop.train`` are checked with stand-in trainer and checkpoint objects.
 """
 import glob
-import importlib.util
 import os
 import shutil
 import signal
@@ -30,16 +29,14 @@ from tests import pth_writer
 from tests.metrics.lpips_reference import alexnet_weights
 from tests.models.test_discriminator import random_netd
 from tests.reference_tf1 import ReferenceGraph, random_tensors
+from tests.scripts import load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SIZES = dict(face_size=64, natural_size=96, height=32, height1=64)
 
 
 def _script(name):
-    spec = importlib.util.spec_from_file_location(f"metaf2n_{name}", os.path.join(ROOT, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"{name}.py")
 
 
 def _smooth(rng, size):
