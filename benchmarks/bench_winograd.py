@@ -1,0 +1,145 @@
+"""Winograd F(4x4, 3x3) in the OpenVINO graph (``build_rrdbnet_ov(winograd=True)``) against the direct graph
+and the ncnn runtime, in one process, runs alternating (issue #11).
+
+    python benchmarks/bench_winograd.py                 # block and whole network (a few minutes)
+    python benchmarks/bench_winograd.py --skip network  # one residual dense block only (seconds)
+
+1. block: one residual dense block of Real-ESRGAN x4plus (``body.0.rdb1``: 64 channels in, growth 32, five
+   convs) on a random [1, 128, 128, 64] map in [0, 1], weights as constants, graphs built by the builder's own
+   layout classes (``DirectConvs`` NCHW, ``WinogradConvs`` [H, W, C]). Best of ``--repeats``.
+2. network: x4plus on scikit-image's astronaut area-downscaled to ``--size`` (128: 128x128 -> 512x512), the
+   OpenVINO graphs with the weights as inputs (as ``OpenVINOSR`` runs them), Winograd also with the weights as
+   constants (its kernel transform then folded at compile time), and the ncnn runtime (float32, as
+   ``bench_sr.py``). Best of ``--repeats`` after a warm-up; max error of Winograd against direct.
+
+Ratios are printed against the direct graph measured in the same rounds: on a shared machine they hold, the
+absolute times do not.
+
+Measured 2026-11-30 on this project's 2-core AVX2 machine (no AVX-512), LOADED (a training run and a test
+run shared the cores, load average 3-7), 2 threads per engine:
+
+- block (step 1 of the issue, prototypes in the same process, best of 5-10, direct = 1): F(2x2, 3x3) on [H, W, C]
+  0.84-1.17, F(2x2, 3x3) on [C, H, W] 1.7-1.8, F(4x4, 3x3) on [C, H, W] 1.2, F(4x4, 3x3) on [H, W, C] with the V_j
+  concatenated 0.35-0.79, summed per map 0.30-0.65 (this builder). An input transform written as a 6x6
+  stride-4 Convolution (one output per transform entry) cost more than the direct convs themselves; the
+  separable strided Slice + MatMul form replaced it.
+"""
+import argparse
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import numpy as np  # noqa: E402
+
+from metaf2n_tf.adapt.ov_rrdbnet import LRELU_SLOPE, RESIDUAL_SCALE, DirectConvs, build_rrdbnet_ov, oihw_arrays  # noqa: E402
+from metaf2n_tf.adapt.ov_winograd import WinogradConvs  # noqa: E402
+from metaf2n_tf.openvino_runtime import cpu_runtime  # noqa: E402
+
+
+def alternate(runs, repeats):
+    """``{name: best wall seconds}`` over ``repeats`` rounds, each running every ``runs[name]()`` once."""
+    for fn in runs.values():
+        fn()  # warm-up
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def dense_block_model(ov, ops, layout, arrays, prefix, size):
+    """One residual dense block (``prefix`` = ``MODEL/body/0/rdb1``) of [1, size, size, C] NHWC, weights constant."""
+    channels = arrays[prefix + "/conv1"][0].shape[1]
+    x = ops.parameter([1, size, size, channels], np.float32, name="x")
+    slope = ops.constant(np.float32(LRELU_SLOPE))
+    feats = [layout.enter(x)]
+    for k in range(1, 6):
+        kernel, bias = arrays[f"{prefix}/conv{k}"]
+        y = layout.conv(feats, ops.constant(kernel), ops.constant(bias.reshape(1, -1, 1, 1)))
+        feats.append(ops.prelu(y, slope))
+    out = ops.add(ops.multiply(y, ops.constant(np.float32(RESIDUAL_SCALE))), feats[0])
+    return ov.Model([layout.leave(out)], [x])
+
+
+def block(tensors, threads, repeats, size=128):
+    ov, core, config = cpu_runtime(threads)
+    import openvino.opset13 as ops
+
+    arrays = oihw_arrays(tensors)
+    x = np.random.default_rng(0).random((1, size, size, 64)).astype(np.float32)
+    compiled = {name: core.compile_model(dense_block_model(ov, ops, layout(ops), arrays, "MODEL/body/0/rdb1", size),
+                                         "CPU", config)
+                for name, layout in (("direct", DirectConvs), ("winograd", WinogradConvs))}
+    error = np.abs(compiled["winograd"](x)[0] - compiled["direct"](x)[0]).max()
+    best = alternate({name: lambda c=c: c(x) for name, c in compiled.items()}, repeats)
+    print(f"| block x4plus body.0.rdb1, {size}x{size}x64 | direct | {best['direct']:.3f} | 1 | |")
+    print(f"| block x4plus body.0.rdb1, {size}x{size}x64 | winograd | {best['winograd']:.3f} | "
+          f"{best['winograd'] / best['direct']:.2f} | max error vs direct {error:.1e} |", flush=True)
+
+
+def network(tensors, img, threads, repeats):
+    from benchmarks.bench_sr import NcnnNet
+
+    ov, core, config = cpu_runtime(threads)
+    height, width = img.shape[:2]
+    x = img[None].astype(np.float32) / 255.0
+    feed = {"lq": x}
+    for prefix, (kernel, bias) in oihw_arrays(tensors).items():
+        feed[prefix + "/weight"], feed[prefix + "/bias"] = kernel, bias.reshape(1, -1, 1, 1)
+    runs, compile_s = {}, {}
+    for name, inputs, winograd in (("direct", True, False), ("winograd", True, True),
+                                   ("winograd, weights constant", False, True)):
+        start = time.perf_counter()
+        model = build_rrdbnet_ov(tensors, height, width, weights_as_inputs=inputs, winograd=winograd)
+        request = core.compile_model(model, "CPU", config).create_infer_request()
+        compile_s[name] = time.perf_counter() - start
+        runs[name] = lambda r=request, f=(feed if inputs else {"lq": x}): r.infer(f, share_inputs=True)[0].copy()
+    net = NcnnNet(threads)
+    runs["ncnn runtime"] = lambda: net(img)[None]
+    outputs = {name: fn() for name, fn in runs.items()}
+    best = alternate(runs, repeats)
+    to8 = lambda a: np.round(np.clip(a, 0, 1) * 255)  # noqa: E731
+    shape = f"x4plus {width}x{height} -> {4 * width}x{4 * height}"
+    for name, seconds in best.items():
+        error = np.abs(outputs[name] - outputs["direct"]).max()
+        grey = np.abs(to8(outputs[name]) - to8(outputs["direct"])).max()
+        note = f"max error vs direct {error:.1e} ({grey:.0f} grey levels)" if name != "direct" else ""
+        if name in compile_s:
+            note += f"; build + compile {compile_s[name]:.1f} s"
+        print(f"| {shape} | {name} | {seconds:.2f} | {seconds / best['direct']:.2f} | {note} |", flush=True)
+    print(f"| {shape} | winograd / ncnn runtime | | {best['winograd'] / best['ncnn runtime']:.2f} | |")
+
+
+def main():
+    import cv2
+    from skimage import data
+
+    from metaf2n_tf.weights.sources import read_weights
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=128, help="LQ side of the whole-network photo")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip", default="", help="comma-separated: block,network")
+    args = parser.parse_args()
+    skip = set(args.skip.split(","))
+    tensors = read_weights("realesrgan-x4plus").sr
+    load = os.getloadavg()[0]
+    print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, {args.threads} threads, load average "
+          f"{load:.1f} at start ({'quiet' if load < 0.5 * os.cpu_count() else 'LOADED by other work'})")
+    print("| what | engine | best wall s | ratio to direct | note |\n|---|---|---|---|---|", flush=True)
+    if "block" not in skip:
+        block(tensors, args.threads, args.repeats * 3)
+    if "network" not in skip:
+        img = cv2.resize(data.astronaut(), (args.size, args.size), interpolation=cv2.INTER_AREA)
+        network(tensors, img, args.threads, args.repeats)
+    print(f"# load average at end {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
