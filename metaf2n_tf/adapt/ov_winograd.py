@@ -78,6 +78,9 @@ class WinogradConvs:
     def __init__(self, ops):
         self.ops = ops
         self._transforms = {}  # id(map node) -> (map node, V [36, P, C])
+        self._constants = {}
+        self._b_t, self._kernel_matrix, self._output_matrix = (
+            ops.constant(m) for m in (B_T.astype(np.float32), kernel_matrix(), output_matrix()))
 
     spatial_axes = (0, 1)
 
@@ -90,40 +93,57 @@ class WinogradConvs:
         return self.ops.unsqueeze(y, self._i64([0]))
 
     def _i64(self, values):
-        return self.ops.constant(np.asarray(values, np.int64))
+        """An int64 constant, one node per value in the graph (a network has tens of thousands of uses)."""
+        key = tuple(values)
+        if key not in self._constants:
+            self._constants[key] = self.ops.constant(np.asarray(values, np.int64))
+        return self._constants[key]
 
     @staticmethod
     def _shape(x):
         return list(x.get_output_partial_shape(0).to_shape())
 
-    def _tiles(self, x, axis, count):
-        """[a, ...]: the ``ALPHA`` strided slices ``x[r : r + 4 (count - 1) + 1 : 4]`` along ``axis`` (r < ALPHA),
-        stacked in front, each times ``B_T``: ``out[x] = sum_r B_T[x, r] slice_r``."""
+    def _front_tiles(self, x, axis, count):
+        """x [..., 4 (count + 1), ...] (``axis``) -> [6, ..., count, ...]: ``out[x, .., i, ..] = sum_r B_T[x, r]
+        x[.., 4 i + r, ..]`` (r < 6). The axis is cut in groups of 4 moved in front (one Transpose), the 6 rows
+        of tile i are group i and the first 2 of group i + 1 (two Slices, one Concat), then one MatMul."""
         ops = self.ops
-        parts = [ops.unsqueeze(ops.slice(x, self._i64([r]), self._i64([r + TILE * (count - 1) + 1]),
-                                         self._i64([TILE]), self._i64([axis])), self._i64([0]))
-                 for r in range(ALPHA)]
-        stacked = ops.concat(parts, 0)
-        shape = self._shape(stacked)
-        flat = ops.matmul(ops.constant(B_T.astype(np.float32)), ops.reshape(stacked, self._i64([ALPHA, -1]), False),
+        shape = self._shape(x)
+        groups = ops.reshape(x, self._i64(shape[:axis] + [count + 1, TILE] + shape[axis + 1:]), False)
+        perm = [axis + 1] + [d for d in range(len(shape) + 1) if d != axis + 1]
+        front = ops.transpose(groups, self._i64(perm))  # [4, ..., count + 1, ...]
+        this = ops.slice(front, self._i64([0]), self._i64([count]), self._i64([1]), self._i64([axis + 1]))
+        ahead = ops.slice(front, self._i64([0, 1]), self._i64([ALPHA - TILE, count + 1]), self._i64([1, 1]),
+                          self._i64([0, axis + 1]))
+        stacked = ops.concat([this, ahead], 0)
+        out_shape = [ALPHA] + shape[:axis] + [count] + shape[axis + 1:]
+        flat = ops.matmul(self._b_t, ops.reshape(stacked, self._i64([ALPHA, -1]), False),
                           False, False)
-        return ops.reshape(flat, self._i64(shape), False)
+        return ops.reshape(flat, self._i64(out_shape), False)
 
     def transform_input(self, x):
-        """Map [H, W, C] -> V [36, P, C] (P = ceil(H/4) ceil(W/4) tiles, row-major): rows then columns."""
+        """Map [H, W, C] -> V [36, P, C] (P = ceil(H/4) ceil(W/4) tiles, row-major): rows, then columns.
+
+        With the map zero-padded to 4 (rows + 1) x 4 (cols + 1) (1 on top/left):
+
+            R[x, i, w, c]    = sum_r B_T[x, r] X[4 i + r, w, c]
+            S[y, x, i, j, c] = sum_s B_T[y, s] R[x, i, 4 j + s, c]
+            V[6 y + x, cols i + j, c] = S[y, x, i, j, c]                (a reshape)
+        """
+        ops = self.ops
         height, width, channels = self._shape(x)
         rows, cols = -(-height // TILE), -(-width // TILE)
-        padded = self.ops.pad(x, self._i64([1, 1, 0]), self._i64([rows * TILE - height + 1, cols * TILE - width + 1, 0]),
-                              "constant")
-        v = self._tiles(padded, 0, rows)  # [6 (x), rows, W + pad, C]
-        v = self._tiles(v, 2, cols)  # [6 (y), 6 (x), rows, cols, C]
-        return self.ops.reshape(v, self._i64([ALPHA * ALPHA, rows * cols, channels]), False)
+        padded = ops.pad(x, self._i64([1, 1, 0]), self._i64([TILE * (rows + 1) - height - 1,
+                                                               TILE * (cols + 1) - width - 1, 0]), "constant")
+        r = self._front_tiles(padded, 0, rows)  # [6 (x), rows, W', C]
+        s = self._front_tiles(r, 2, cols)  # [6 (y), 6 (x), rows, cols, C]
+        return ops.reshape(s, self._i64([ALPHA * ALPHA, rows * cols, channels]), False)
 
     def transform_kernel(self, kernel):
         """OIHW kernel [K, C, 3, 3] (graph value) -> U [36, C, K]."""
         ops = self.ops
         out_ch, in_ch = self._shape(kernel)[:2]
-        flat = ops.matmul(ops.reshape(kernel, self._i64([out_ch * in_ch, 9]), False), ops.constant(kernel_matrix()),
+        flat = ops.matmul(ops.reshape(kernel, self._i64([out_ch * in_ch, 9]), False), self._kernel_matrix,
                           False, True)  # [K*C, 36]
         return ops.transpose(ops.reshape(flat, self._i64([out_ch, in_ch, ALPHA * ALPHA]), False), self._i64([2, 1, 0]))
 
@@ -132,7 +152,7 @@ class WinogradConvs:
         ops = self.ops
         _, _, out_ch = self._shape(m)
         rows, cols = -(-height // TILE), -(-width // TILE)
-        y = ops.matmul(ops.constant(output_matrix()), ops.reshape(m, self._i64([ALPHA * ALPHA, -1]), False),
+        y = ops.matmul(self._output_matrix, ops.reshape(m, self._i64([ALPHA * ALPHA, -1]), False),
                        False, False)  # [16, P*K]
         y = ops.reshape(y, self._i64([TILE, TILE, rows, cols, out_ch]), False)
         y = ops.transpose(y, self._i64([2, 0, 3, 1, 4]))
@@ -154,13 +174,12 @@ class WinogradConvs:
         """
         ops = self.ops
         height, width = self._shape(maps[0])[:2]
+        widths = [self._shape(x)[2] for x in maps]
         u = self.transform_kernel(kernel)
-        m, start = None, 0
-        for x in maps:
-            stop = start + self._shape(x)[2]
-            part = ops.matmul(self._input(x), ops.slice(u, self._i64([start]), self._i64([stop]), self._i64([1]),
-                                                         self._i64([1])), False, False)
+        parts = ops.variadic_split(u, self._i64([1]), self._i64(widths)).outputs() if len(maps) > 1 else [u]
+        m = None
+        for x, u_part in zip(maps, parts):
+            part = ops.matmul(self._input(x), u_part, False, False)
             m = part if m is None else ops.add(m, part)
-            start = stop
         y = self.transform_output(m, height, width)
         return ops.add(y, ops.reshape(bias, self._i64([1, 1, -1]), False))
