@@ -12,7 +12,8 @@ and the ncnn runtime, in one process, runs alternating (issue #11).
    constants (its kernel transform then folded at compile time), and the ncnn runtime (float32, as
    ``bench_sr.py``). Best of ``--repeats`` after a warm-up; max error of Winograd against direct.
 
-Ratios are printed against the direct graph measured in the same rounds: on a shared machine they hold, the
+Wall seconds of the best run and this process's CPU seconds (all threads) in that run. Ratios are printed
+against the direct graph measured in the same rounds: on a shared machine they hold, the
 absolute times do not.
 
 Measured 2026-11-30 on this project's 2-core AVX2 machine (no AVX-512), LOADED (a training run and a test
@@ -40,15 +41,17 @@ from metaf2n_tf.openvino_runtime import cpu_runtime  # noqa: E402
 
 
 def alternate(runs, repeats):
-    """``{name: best wall seconds}`` over ``repeats`` rounds, each running every ``runs[name]()`` once."""
+    """``{name: (best wall s, CPU s of this process in that run)}`` over ``repeats`` rounds after a warm-up
+    round, each round running every ``runs[name]()`` once."""
     for fn in runs.values():
-        fn()  # warm-up
-    best = dict.fromkeys(runs, float("inf"))
+        fn()
+    best = dict.fromkeys(runs, (float("inf"), 0.0))
     for _ in range(repeats):
         for name, fn in runs.items():
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             fn()
-            best[name] = min(best[name], time.perf_counter() - start)
+            run = (time.perf_counter() - wall, time.process_time() - cpu)
+            best[name] = min(best[name], run)
     return best
 
 
@@ -77,9 +80,9 @@ def block(tensors, threads, repeats, size=128):
                 for name, layout in (("direct", DirectConvs), ("winograd", WinogradConvs))}
     error = np.abs(compiled["winograd"](x)[0] - compiled["direct"](x)[0]).max()
     best = alternate({name: lambda c=c: c(x) for name, c in compiled.items()}, repeats)
-    print(f"| block x4plus body.0.rdb1, {size}x{size}x64 | direct | {best['direct']:.3f} | 1 | |")
-    print(f"| block x4plus body.0.rdb1, {size}x{size}x64 | winograd | {best['winograd']:.3f} | "
-          f"{best['winograd'] / best['direct']:.2f} | max error vs direct {error:.1e} |", flush=True)
+    for name, note in (("direct", ""), ("winograd", f"max error vs direct {error:.1e}")):
+        print(f"| block x4plus body.0.rdb1, {size}x{size}x64 | {name} | {best[name][0]:.3f} | {best[name][1]:.3f} | "
+              f"{best[name][0] / best['direct'][0]:.2f} | {note} |", flush=True)
 
 
 def network(tensors, img, threads, repeats):
@@ -105,14 +108,14 @@ def network(tensors, img, threads, repeats):
     best = alternate(runs, repeats)
     to8 = lambda a: np.round(np.clip(a, 0, 1) * 255)  # noqa: E731
     shape = f"x4plus {width}x{height} -> {4 * width}x{4 * height}"
-    for name, seconds in best.items():
+    for name, (wall, cpu) in best.items():
         error = np.abs(outputs[name] - outputs["direct"]).max()
         grey = np.abs(to8(outputs[name]) - to8(outputs["direct"])).max()
         note = f"max error vs direct {error:.1e} ({grey:.0f} grey levels)" if name != "direct" else ""
         if name in compile_s:
             note += f"; build + compile {compile_s[name]:.1f} s"
-        print(f"| {shape} | {name} | {seconds:.2f} | {seconds / best['direct']:.2f} | {note} |", flush=True)
-    print(f"| {shape} | winograd / ncnn runtime | | {best['winograd'] / best['ncnn runtime']:.2f} | |")
+        print(f"| {shape} | {name} | {wall:.2f} | {cpu:.2f} | {wall / best['direct'][0]:.2f} | {note} |", flush=True)
+    print(f"| {shape} | winograd / ncnn runtime | | | {best['winograd'][0] / best['ncnn runtime'][0]:.2f} | |")
 
 
 def main():
@@ -132,7 +135,7 @@ def main():
     load = os.getloadavg()[0]
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, {args.threads} threads, load average "
           f"{load:.1f} at start ({'quiet' if load < 0.5 * os.cpu_count() else 'LOADED by other work'})")
-    print("| what | engine | best wall s | ratio to direct | note |\n|---|---|---|---|---|", flush=True)
+    print("| what | engine | best wall s | its CPU s | wall ratio to direct | note |\n|---|---|---|---|---|---|", flush=True)
     if "block" not in skip:
         block(tensors, args.threads, args.repeats * 3)
     if "network" not in skip:
