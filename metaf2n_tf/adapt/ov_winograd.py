@@ -1,14 +1,14 @@
 """Winograd F(4x4, 3x3) convolution written in an OpenVINO graph (opset ops only), for RRDBNet on AVX2 CPUs.
 
 OpenVINO's CPU plugin convolves directly (no Winograd on AVX2); the ncnn runtime is faster mainly by Winograd
-(issue #11). Here the algorithm is spelled out with Slice, MatMul and Transpose, on maps [H, W, C] (batch 1,
-channels last). In one dimension, with the Toom-Cook matrices at the points 0, 1, -1, 2, -2, inf
+(issue #11). Here the algorithm is spelled out with Reshape, Transpose, Slice, Concat and MatMul, on maps
+[H, W, C] (batch 1, channels last). In one dimension, with the Toom-Cook matrices at the points 0, 1, -1, 2, -2, inf
 (``B_T`` 6x6, ``G`` 6x3, ``A_T`` 4x6), four outputs of a 3-tap correlation of a 6-sample tile ``d`` are
 
     y = A_T [(G g) * (B_T d)]                      (6 multiplications instead of 12)
 
 and in two dimensions, for every 6x6 input tile ``d`` at stride 4 (tile (i, j) starts at (4i, 4j) of the map
-padded by 1 on top/left, and on bottom/right up to a multiple of 4 plus 1):
+zero-padded by 1 on top/left and on bottom/right up to 4 (ceil(H/4) + 1) x 4 (ceil(W/4) + 1)):
 
     V[xi, p, c] = (B_T d_{p,c} B)[xi]              input transform, per channel      [36, P, C]
     U[xi, c, k] = (G g_{k,c} G^T)[xi]              kernel transform                  [36, C, K]
@@ -27,11 +27,12 @@ and each map is transformed once (:meth:`WinogradConvs.conv` keeps the transform
 measured faster than concatenating the V_j (whose copy grows with every conv).
 
 Kernels enter as OIHW graph values (constants or Parameters): ``U`` is computed in the graph (one MatMul by
-the 36x9 matrix ``G (x) G`` per conv, folded at compile time for constants, recomputed per inference, a few
-hundred MB of memory traffic for x4plus, for Parameters), so fed weights stay OIHW.
+the 36x9 matrix ``G (x) G`` and a Transpose per conv; folded at compile time for constants, recomputed per
+inference for Parameters: 4x the kernel floats, about 0.3 GB written per x4plus inference), so the fed
+weights stay OIHW and ``OpenVINOSR.set_weights`` is unchanged.
 
-Float32 error against the direct convolution: about 1e-6 per conv on unit-scale maps (the points +-2 make
-``A_T`` entries up to 8).
+Float32 error against the direct graph: about 1e-6 per conv on unit-scale maps (the points +-2 put entries up to
+8 in ``A_T``); whole x4plus on a [0, 1] photo 1e-5 (``benchmarks/bench_winograd.py``).
 """
 import numpy as np
 
@@ -75,14 +76,14 @@ class WinogradConvs:
         ops: the opset module (``openvino.opset13``).
     """
 
+    spatial_axes = (0, 1)
+
     def __init__(self, ops):
         self.ops = ops
         self._transforms = {}  # id(map node) -> (map node, V [36, P, C])
         self._constants = {}
         self._b_t, self._kernel_matrix, self._output_matrix = (
             ops.constant(m) for m in (B_T.astype(np.float32), kernel_matrix(), output_matrix()))
-
-    spatial_axes = (0, 1)
 
     def enter(self, lq):
         """[1, H, W, 3] input -> the map layout [H, W, 3]."""
