@@ -16,14 +16,39 @@ Wall seconds of the best run and this process's CPU seconds (all threads) in tha
 against the direct graph measured in the same rounds: on a shared machine they hold, the
 absolute times do not.
 
-Measured 2026-11-30 on this project's 2-core AVX2 machine (no AVX-512), LOADED (a training run and a test
-run shared the cores, load average 3-7), 2 threads per engine:
+Measured 2026-11-30 on this project's 2-core AVX2 machine (no AVX-512), LOADED: a training run and a test
+run shared the cores (load average 5-7.5), so absolute times are upper bounds and the same-round ratios are the
+figures to read.
 
-- block (step 1 of the issue, prototypes in the same process, best of 5-10, direct = 1): F(2x2, 3x3) on [H, W, C]
-  0.84-1.17, F(2x2, 3x3) on [C, H, W] 1.7-1.8, F(4x4, 3x3) on [C, H, W] 1.2, F(4x4, 3x3) on [H, W, C] with the V_j
-  concatenated 0.35-0.79, summed per map 0.30-0.65 (this builder). An input transform written as a 6x6
-  stride-4 Convolution (one output per transform entry) cost more than the direct convs themselves; the
-  separable strided Slice + MatMul form replaced it.
+- block, step 1 of the issue (scratch prototypes, same process, alternating, best of 5-12, direct = 1):
+  F(2x2, 3x3) on [H, W, C] 0.84-1.17; F(2x2, 3x3) on [C, H, W] 1.7-1.8; F(4x4, 3x3) on [C, H, W] 1.2;
+  F(4x4, 3x3) on [H, W, C] with the V_j concatenated 0.35-0.79, with one MatMul per map summed (this module)
+  0.30-0.65. An input transform written as a 6x6 stride-4 Convolution (36 outputs per channel) cost more
+  than the five direct convs; strided Slices + MatMul by B_T replaced it, then (same speed, 4x fewer graph
+  nodes) the reshape-into-groups-of-4 form. Weights as Parameters (U in the graph) vs constants: 0.62 vs 0.50
+  in one prototype run, equal on the whole network (below).
+- this script, ``--threads 1`` (15:16 UTC, load 7.1 -> 6.8; one thread suffers least from the load):
+
+  | what | engine | best wall s | its CPU s | wall ratio to direct |
+  |---|---|---|---|---|
+  | block body.0.rdb1 128x128x64 | direct / winograd | 0.114 / 0.059 | 0.106 / 0.054 | 0.52 |
+  | x4plus 128 -> 512 | direct (weights as inputs) | 6.97 | 6.89 | 1.00 |
+  | x4plus 128 -> 512 | winograd (weights as inputs) | 4.14 | 4.07 | 0.59 |
+  | x4plus 128 -> 512 | winograd, weights constant | 4.14 | 4.07 | 0.59 |
+  | x4plus 128 -> 512 | ncnn runtime (float32) | 5.62 | 5.53 | 0.81 |
+
+  Winograd / ncnn runtime 0.74. Max error of Winograd vs direct 9.6e-06 (1.1e-05 with constant weights; ncnn
+  vs direct 1.3e-05), at most 1 grey level after rounding. Build + compile: direct 1.0 s, Winograd 27 s.
+- default ``--threads 2`` (15:09 UTC, load 4.9 -> 7.0): block 0.100 s direct, 0.066 s Winograd (0.65);
+  x4plus direct 22.75 s, Winograd 7.11 s (0.31), constant weights 8.97 s (0.39), ncnn runtime 19.88 s
+  (0.87); Winograd / ncnn 0.36. Two threads on two loaded cores slow the direct graph and ncnn 4-5x against
+  their quiet times (4.67 s, 3.67 s in README), Winograd much less: read the one-thread rows.
+- scratch, same process: the upsampling-resolution convs (conv_up1, conv_up2, conv_hr, conv_last) direct and
+  the rest Winograd: 1.40x the all-Winograd time; only conv_first and conv_last direct: 1.01x. Every conv is
+  Winograd.
+- peak RSS of a process compiling and running x4plus (weights as inputs), 64x64 / 128x128 LQ: direct 433 /
+  534 MiB, Winograd 711 / 985 MiB (about 23 kB per LQ pixel against 9 kB: ``tiling.MEMORY`` would need a
+  Winograd entry before it could be the default).
 """
 import argparse
 import os
