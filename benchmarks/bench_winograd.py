@@ -47,7 +47,7 @@ figures to read.
   the rest Winograd: 1.40x the all-Winograd time; only conv_first and conv_last direct: 1.01x. Every conv is
   Winograd.
 - peak RSS of a process compiling and running x4plus (weights as inputs), 64x64 / 128x128 LQ: direct 433 /
-  534 MiB, Winograd 711 / 985 MiB (about 23 kB per LQ pixel against 9 kB: ``tiling.MEMORY`` would need a
+  534 MiB, Winograd 711 / 985 MiB (about 23 kB per LQ pixel against 9 kB: ``tiling.MEMORY_MODEL`` would need a
   Winograd entry before it could be the default).
 """
 import argparse
