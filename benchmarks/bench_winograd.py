@@ -60,7 +60,9 @@ sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
 
-from metaf2n_tf.adapt.ov_rrdbnet import LRELU_SLOPE, RESIDUAL_SCALE, DirectConvs, build_rrdbnet_ov, oihw_arrays  # noqa: E402
+from metaf2n_tf.adapt.ov_rrdbnet import (  # noqa: E402
+    LRELU_SLOPE, RESIDUAL_SCALE, DirectConvs, build_rrdbnet_ov, oihw_arrays,
+)
 from metaf2n_tf.adapt.ov_winograd import WinogradConvs  # noqa: E402
 from metaf2n_tf.openvino_runtime import cpu_runtime  # noqa: E402
 
@@ -160,7 +162,8 @@ def main():
     load = os.getloadavg()[0]
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores, {args.threads} threads, load average "
           f"{load:.1f} at start ({'quiet' if load < 0.5 * os.cpu_count() else 'LOADED by other work'})")
-    print("| what | engine | best wall s | its CPU s | wall ratio to direct | note |\n|---|---|---|---|---|---|", flush=True)
+    print("| what | engine | best wall s | its CPU s | wall ratio to direct | note |", flush=True)
+    print("|---|---|---|---|---|---|", flush=True)
     if "block" not in skip:
         block(tensors, args.threads, args.repeats * 3)
     if "network" not in skip:
