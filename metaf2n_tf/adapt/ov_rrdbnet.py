@@ -19,6 +19,7 @@ without adaptation never loads TensorFlow.
 """
 import numpy as np
 
+from metaf2n_tf.adapt.ov_winograd import WinogradConvs
 from metaf2n_tf.openvino_runtime import import_openvino
 
 LRELU_SLOPE = 0.2
@@ -96,12 +97,7 @@ def build_rrdbnet_ov(tensors, height, width, weights_as_inputs=False, winograd=F
         params.append(ops.parameter(list(array.shape), np.float32, name=name))
         return params[-1]
 
-    if winograd:
-        from metaf2n_tf.adapt.ov_winograd import WinogradConvs
-
-        layout = WinogradConvs(ops)
-    else:
-        layout = DirectConvs(ops)
+    layout = WinogradConvs(ops) if winograd else DirectConvs(ops)
 
     def conv(maps, prefix, lrelu):
         kernel, bias = arrays[prefix]
