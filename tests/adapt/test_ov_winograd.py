@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from metaf2n_tf.adapt.ov_rrdbnet import build_rrdbnet_ov, oihw_arrays
-from metaf2n_tf.adapt.ov_winograd import A_T, B_T, G
+from metaf2n_tf.adapt.ov_winograd import A_T, B_T, G, WinogradConvs
+from metaf2n_tf.openvino_runtime import cpu_runtime, import_openvino
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="openvino not installed")
 
@@ -62,8 +63,6 @@ def rrdbnet_numpy(t, x):
 
 
 def run_ov(model, feed):
-    from metaf2n_tf.openvino_runtime import cpu_runtime
-
     _, core, config = cpu_runtime()
     return core.compile_model(model, "CPU", config)(feed)[0]
 
@@ -79,9 +78,6 @@ def test_toom_cook_matrices_give_four_outputs_of_a_3_tap_correlation():
 @pytest.mark.parametrize("height,width", [(12, 8), (7, 10), (1, 5)])
 def test_conv_of_two_maps_matches_numpy(height, width):
     import openvino.opset13 as ops
-
-    from metaf2n_tf.adapt.ov_winograd import WinogradConvs
-    from metaf2n_tf.openvino_runtime import import_openvino
 
     rng = np.random.default_rng(height)
     a, b = rng.random((height, width, 5)).astype(np.float32), rng.random((height, width, 3)).astype(np.float32)
