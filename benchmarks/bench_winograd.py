@@ -26,7 +26,9 @@ figures to read.
   0.30-0.65. An input transform written as a 6x6 stride-4 Convolution (36 outputs per channel) cost more
   than the five direct convs; strided Slices + MatMul by B_T replaced it, then (same speed, 4x fewer graph
   nodes) the reshape-into-groups-of-4 form. Weights as Parameters (U in the graph) vs constants: 0.62 vs 0.50
-  in one prototype run, equal on the whole network (below).
+  in one prototype run, equal on the whole network (below). F(6x6, 3x3) (points 0, +-1, +-2, +-1/2) through the
+  same code (its matrices swapped in): block 0.353 of direct against 0.349 for F(4x4, 3x3) in the same rounds
+  (128 is not a multiple of 6: 22 x 22 tiles for 21.3), max error 2.8e-05 against 1.5e-05; not kept.
 - this script, ``--threads 1`` (15:16 UTC, load 7.1 -> 6.8; one thread suffers least from the load):
 
   | what | engine | best wall s | its CPU s | wall ratio to direct |
