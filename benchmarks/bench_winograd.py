@@ -90,11 +90,14 @@ def dense_block_model(ov, ops, layout, arrays, prefix, size):
     x = ops.parameter([1, size, size, channels], np.float32, name="x")
     slope = ops.constant(np.float32(LRELU_SLOPE))
     feats = [layout.enter(x)]
-    for k in range(1, 6):
+
+    def conv(k):
         kernel, bias = arrays[f"{prefix}/conv{k}"]
-        y = layout.conv(feats, ops.constant(kernel), ops.constant(bias.reshape(1, -1, 1, 1)))
-        feats.append(ops.prelu(y, slope))
-    out = ops.add(ops.multiply(y, ops.constant(np.float32(RESIDUAL_SCALE))), feats[0])
+        return layout.conv(feats, ops.constant(kernel), ops.constant(bias.reshape(1, -1, 1, 1)))
+
+    for k in range(1, 5):
+        feats.append(ops.prelu(conv(k), slope))
+    out = ops.add(ops.multiply(conv(5), ops.constant(np.float32(RESIDUAL_SCALE))), feats[0])
     return ov.Model([layout.leave(out)], [x])
 
 
