@@ -29,18 +29,22 @@ figures to read.
   in one prototype run, equal on the whole network (below). F(6x6, 3x3) (points 0, +-1, +-2, +-1/2) through the
   same code (its matrices swapped in): block 0.353 of direct against 0.349 for F(4x4, 3x3) in the same rounds
   (128 is not a multiple of 6: 22 x 22 tiles for 21.3), max error 2.8e-05 against 1.5e-05; not kept.
-- this script, ``--threads 1`` (15:16 UTC, load 7.1 -> 6.8; one thread suffers least from the load):
+- this script, ``--threads 1`` (one thread suffers least from the load), three runs at load 6.7-7.1, best wall
+  seconds (CPU seconds within 2% of them), x4plus 128x128 -> 512x512:
 
-  | what | engine | best wall s | its CPU s | wall ratio to direct |
-  |---|---|---|---|---|
-  | block body.0.rdb1 128x128x64 | direct / winograd | 0.114 / 0.059 | 0.106 / 0.054 | 0.52 |
-  | x4plus 128 -> 512 | direct (weights as inputs) | 6.97 | 6.89 | 1.00 |
-  | x4plus 128 -> 512 | winograd (weights as inputs) | 4.14 | 4.07 | 0.59 |
-  | x4plus 128 -> 512 | winograd, weights constant | 4.14 | 4.07 | 0.59 |
-  | x4plus 128 -> 512 | ncnn runtime (float32) | 5.62 | 5.53 | 0.81 |
+  | run (UTC) | direct | winograd | winograd, weights constant | ncnn runtime | winograd / direct | winograd / ncnn |
+  |---|---|---|---|---|---|---|
+  | 15:16 | 6.97 | 4.14 | 4.14 | 5.62 | 0.59 | 0.74 |
+  | 15:23 | 7.33 | 4.46 | 4.09 | 4.73 | 0.61 | 0.94 |
+  | 15:29 | 8.13 | 4.42 | 4.50 | 5.55 | 0.54 | 0.80 |
 
-  Winograd / ncnn runtime 0.74. Max error of Winograd vs direct 9.6e-06 (1.1e-05 with constant weights; ncnn
-  vs direct 1.3e-05), at most 1 grey level after rounding. Build + compile: direct 1.0 s, Winograd 27 s.
+  block body.0.rdb1 (15:16, 15:23): direct 0.114 / 0.100 s, Winograd 0.059 / 0.048 s (0.52 / 0.48). Max error
+  of Winograd vs direct 9.6e-06 (1.1e-05 with constant weights; ncnn vs direct 1.3e-05), at most 1 grey level
+  after rounding. Build + compile: direct 1.0-1.4 s, Winograd 12-27 s (13.4k graph nodes against 2.2k; the
+  graph passes are about 40% of it, the CPU plugin's node set-up the rest).
+- where the Winograd network's time goes (1 thread, PERF_COUNT, 4.9 s): batched MatMuls 1.86 s, B_T MatMuls
+  0.64 s, A_T MatMuls 0.58 s, Transposes 0.5 s, Slices 0.3 s, fused bias/leaky ReLU/adds 0.37 s. A separable
+  output transform (two MatMuls by A_T instead of one by A_T (x) A_T) measured the same on the block.
 - default ``--threads 2`` (15:09 UTC, load 4.9 -> 7.0): block 0.100 s direct, 0.066 s Winograd (0.65);
   x4plus direct 22.75 s, Winograd 7.11 s (0.31), constant weights 8.97 s (0.39), ncnn runtime 19.88 s
   (0.87); Winograd / ncnn 0.36. Two threads on two loaded cores slow the direct graph and ncnn 4-5x against
