@@ -1,6 +1,6 @@
 """Peak RSS of whole-image SR per input size, TF and OpenVINO backends (x4plus), each in a fresh process.
 
-    python benchmarks/bench_memory.py [--sizes 64,128,256,384] [--backends tf,openvino]
+    python benchmarks/bench_memory.py [--sizes 64,128,256,384] [--backends tf,openvino,openvino-winograd]
 
 Prints a markdown table: LQ input side (one tile with its pad), RSS after loading (model built, not yet run),
 peak RSS after one forward pass, seconds of that pass. ``metaf2n_tf.adapt.tiling`` estimates memory from
@@ -27,9 +27,11 @@ def rss_mib():
         return next(int(l.split()[1]) for l in f if l.startswith("VmRSS")) / 1024
 
 size, backend = {size}, {backend!r}
-sr = make_sr(read_weights("realesrgan-x4plus"), backend=backend, gpu="")
+sr = make_sr(read_weights("realesrgan-x4plus"), backend=backend.split("-")[0], gpu="")
 x = np.random.default_rng(0).random((1, size, size, 3)).astype(np.float32)
-if backend == "openvino":
+if backend.startswith("openvino"):
+    sr.winograd = backend == "openvino-winograd"  # the Winograd graph, or the direct one
+    sr.prepare(size, size)
     sr.compile(size, size)
 else:
     sr.forward(x[:, :16, :16])

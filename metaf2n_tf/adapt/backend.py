@@ -32,6 +32,9 @@ from metaf2n_tf.errors import BackendError
 from metaf2n_tf.openvino_runtime import cpu_runtime, first_line
 
 BACKENDS = ("auto", "tf", "openvino")
+# OpenVINO's "auto" convolution: Winograd for photos of at least this many LQ pixels (where the inference time
+# it saves exceeds its longer compilation; measured in benchmarks/bench_winograd.py), direct below.
+WINOGRAD_MIN_PIXELS = 300 * 300
 
 
 def _stderr(msg):
@@ -45,6 +48,14 @@ class _Engine:
     uniform_tiles = False  # one input shape for every tile of a photo (tiling.tile_grid)
     log = staticmethod(_stderr)
     _said_tile = None
+
+    @property
+    def memory_model(self):
+        """The ``tiling.MEMORY_MODEL`` entry of what runs now."""
+        return self.name
+
+    def prepare(self, height, width):
+        """Called with each photo's LQ size before it runs (an engine may choose how to run it)."""
 
     def super_resolve(self, image, sr_tensors=None, tile=-1, tile_pad=tiling.DEFAULT_PAD, max_memory=None,
                       progress=None):
@@ -60,13 +71,14 @@ class _Engine:
         """
         self.set_weights(sr_tensors)
         height, width = image.shape[:2]
+        self.prepare(height, width)
         if tile < 0:
-            tile = tiling.resolve_tile(tile, height, width, tile_pad, self.name, max_memory)
+            tile = tiling.resolve_tile(tile, height, width, tile_pad, self.memory_model, max_memory)
             if tile != self._said_tile:
                 self._said_tile = tile
                 budget = (tiling.available_memory() / 2 if max_memory is None else max_memory) / 2**30
                 what = "whole image" if tile == 0 else f"tile {tile}, pad {tile_pad}"
-                self.log(f"note: automatic tiling: {what} ({width}x{height} LQ, {self.name}, "
+                self.log(f"note: automatic tiling: {what} ({width}x{height} LQ, {self.memory_model}, "
                          f"memory budget {budget:.1f} GiB)")
         return tiling.super_resolve(self.forward, image, tile, tile_pad, progress, uniform=self.uniform_tiles)
 
@@ -74,22 +86,42 @@ class _Engine:
 class OpenVINOSR(_Engine):
     """RRDBNet x4 on OpenVINO's CPU plugin, float32; compiled models cached per input shape.
 
+    Convolutions run directly or by Winograd F(4x4, 3x3) written in the graph (``ov_winograd``): Winograd
+    infers in about 0.6x the time (x4plus, 128x128 LQ) but compiles for about 10x longer (a 13k-node graph)
+    and needs about 2.5x the activation memory. ``winograd="auto"`` therefore takes it for photos of at
+    least :data:`WINOGRAD_MIN_PIXELS` LQ pixels, where the time saved pays for the compilation, and the
+    direct graph for smaller ones.
+
     Args:
         sr_tensors: canonical SR tensors (TF1 names, HWIO kernels).
         num_threads: CPU threads (None: OpenVINO's choice, all cores).
+        winograd: "auto", True (always) or False (never).
     """
 
     name = "openvino"
     uniform_tiles = True  # one compiled model per photo size
     MAX_SHAPES = 2
 
-    def __init__(self, sr_tensors, num_threads=None):
+    def __init__(self, sr_tensors, num_threads=None, winograd="auto"):
+        if winograd not in ("auto", True, False):
+            raise ValueError(f"winograd: got {winograd!r}, expected 'auto', True or False")
         self._ov, self.core, self.config = cpu_runtime(num_threads)
         self._num_block = num_blocks(sr_tensors)
-        self._requests = collections.OrderedDict()  # (h, w) -> infer request of a model for [1, h, w, 3]
+        self._requests = collections.OrderedDict()  # (h, w, winograd) -> infer request for [1, h, w, 3]
         self.compile_seconds = 0.0
+        self.winograd = winograd
+        self._winograd_now = winograd is True
         self.set_weights(sr_tensors)
         self._base = self._tensors, self._feed
+
+    @property
+    def memory_model(self):
+        return "openvino-winograd" if self._winograd_now else "openvino"
+
+    def prepare(self, height, width):
+        """Chooses direct or Winograd convolutions for a photo of height x width LQ pixels."""
+        self._winograd_now = self.winograd is True or (
+            self.winograd == "auto" and height * width >= WINOGRAD_MIN_PIXELS)
 
     def set_weights(self, sr_tensors=None):
         """Weights for the next calls: canonical tensors (arrays or eager tensors), or None for the base ones."""
@@ -109,7 +141,7 @@ class OpenVINOSR(_Engine):
     def _request(self, height, width):
         """The infer request for this input shape; the ``MAX_SHAPES`` most recent are kept (each holds its
         activation buffers: a folder of photos of many sizes must not keep them all)."""
-        key = (height, width)
+        key = (height, width, self._winograd_now)
         if key in self._requests:
             self._requests.move_to_end(key)
         else:
@@ -117,7 +149,8 @@ class OpenVINOSR(_Engine):
                 self._requests.popitem(last=False)
             start = time.perf_counter()
             try:
-                model = build_rrdbnet_ov(self._tensors, height, width, weights_as_inputs=True)
+                model = build_rrdbnet_ov(self._tensors, height, width, weights_as_inputs=True,
+                                         winograd=self._winograd_now)
                 self._requests[key] = self.core.compile_model(model, "CPU", self.config).create_infer_request()
             except Exception as e:  # noqa: BLE001 - OpenVINO raises plain RuntimeErrors
                 raise BackendError(f"openvino: cannot compile the SR model for {height}x{width} ({first_line(e)})") from None

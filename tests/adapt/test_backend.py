@@ -54,11 +54,28 @@ def test_tiled_openvino_compiles_one_model_per_photo():
     sr = OpenVINOSR(_weights(tensors).sr)
     image = RNG.random((37, 50, 3)).astype(np.float32)
     tiled = sr.super_resolve(image, tile=16, tile_pad=4)
-    assert list(sr._requests) == [(24, 24)]
+    assert list(sr._requests) == [(24, 24, False)]  # (h, w, Winograd): a small photo convolves directly
     whole = sr.super_resolve(image, tile=0)
     assert tiled.shape == whole.shape == (148, 200, 3) and np.abs(tiled - whole).mean() < 0.02
     sr.forward(image[None, :8, :8])
-    assert list(sr._requests) == [(37, 50), (8, 8)]  # the two most recent shapes are kept, no more
+    assert list(sr._requests) == [(37, 50, False), (8, 8, False)]  # the two most recent shapes are kept, no more
+
+
+def test_auto_winograd_from_the_photo_size_matches_tf1(monkeypatch):
+    """``winograd="auto"``: photos of at least WINOGRAD_MIN_PIXELS LQ pixels run the Winograd graph (and its
+    memory model), smaller ones the direct graph; both equal the TF1 graph."""
+    from metaf2n_tf.adapt import backend
+
+    monkeypatch.setattr(backend, "WINOGRAD_MIN_PIXELS", 100)
+    tensors = random_tensors(num_block=1, seed=7)
+    graph = ReferenceGraph(tensors)
+    sr = OpenVINOSR(_weights(tensors).sr)
+    big, small = IMAGE, IMAGE[:8, :9]  # 120 and 72 LQ pixels
+    np.testing.assert_allclose(sr.super_resolve(big, tile=0), graph.sr(big), atol=1e-4)
+    assert sr.memory_model == "openvino-winograd"
+    np.testing.assert_allclose(sr.super_resolve(small, tile=0), graph.sr(small), atol=2e-5)
+    assert sr.memory_model == "openvino"
+    assert list(sr._requests) == [(10, 12, True), (8, 9, False)]
 
 
 @needs_x4plus

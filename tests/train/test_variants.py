@@ -108,7 +108,7 @@ def test_mask_ones_gives_unit_weights():
 
 @pytest.mark.slow
 def test_frozen_lslr_run_exports_rates_that_test_py_uses(tmp_path):
-    """main.py --freeze_sr --learn_inner_lr --mask_init ones: SR unchanged, rates moved, exported as LSLR/*,
+    """main.py --freeze_sr --learn_inner_lr --mask_init ones, first-order: SR unchanged, rates moved, exported as LSLR/*,
     read back by test.py's loader in SR-variable order and applied per tensor by the Adapter."""
     import json
     import os
@@ -136,7 +136,8 @@ def test_frozen_lslr_run_exports_rates_that_test_py_uses(tmp_path):
             "--meta_batch_size=1", "--task_batch_size=2", "--num_block=1", f"--init_weights={tmp_path}/init.h5",
             "--lpips_weight=0", "--meta_iter=3", "--save_iter=3", "--print_iter=3", "--trial=1",
             f"--checkpoint_dir={tmp_path}/ck", f"--log_dir={tmp_path}/logs", "--freeze_sr", "--learn_inner_lr",
-            "--inner_lr_lr=0.05", "--mask_init=ones", "--task_lr=0.02"]
+            "--inner_lr_lr=0.05", "--mask_init=ones", "--task_lr=0.02",
+            "--second_order_grad_iter=1000"]  # first-order throughout, as the CPU recipe trains the rates
     main = _script("main")
     assert main.main(args + ["--step=0"]) == 0
     saved = json.load(open(tmp_path / "ck" / "Model1" / "config-0.json"))
