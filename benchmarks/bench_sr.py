@@ -202,14 +202,14 @@ def whole_process(img, threads, folder, rows):
         rows.append(("whole process", shape, name, wall, cpu, rss, note))
 
 
-def large_photo(side, threads, folder, max_memory, rows):
+def large_photo(side, threads, folder, max_memory, rows, runs=(("openvino", -1), ("tf", -1), ("tf", 256))):
     import cv2
 
     os.makedirs(f"{folder}/big/LQ", exist_ok=True)
     cv2.imwrite(f"{folder}/big/LQ/photo.png", photo(side)[..., ::-1])
     shape = f"{side}x{side} LQ"
     extra = [f"--max_memory={max_memory}"] if max_memory else []
-    for backend, tile in (("openvino", -1), ("tf", -1), ("tf", 256)):
+    for backend, tile in runs:
         wall, cpu, rss, err = test_py(f"{folder}/big", backend, tile, threads, extra)
         chosen = [line.split("automatic tiling: ")[1].split(" (")[0] for line in err.splitlines()
                   if "automatic tiling:" in line]
@@ -240,6 +240,8 @@ def main():
     parser.add_argument("--photo_side", type=int, default=1000, help="side of the large LQ photo; 0 skips it")
     parser.add_argument("--max_memory", type=float, default=0, help="test.py --max_memory for the large photo")
     parser.add_argument("--skip", default="", help="comma-separated: steady,process,adapt")
+    parser.add_argument("--large_runs", default="openvino:-1,tf:-1,tf:256",
+                        help="backend:tile runs of test.py on the large photo")
     args = parser.parse_args()
     skip = set(args.skip.split(","))
     load = os.getloadavg()[0]
@@ -256,7 +258,8 @@ def main():
         if "adapt" not in skip:
             adaptation_step(rows)
         if args.photo_side > 0:
-            large_photo(args.photo_side, args.threads, folder, args.max_memory, rows)
+            runs = [(run.split(":")[0], int(run.split(":")[1])) for run in args.large_runs.split(",")]
+            large_photo(args.photo_side, args.threads, folder, args.max_memory, rows, runs)
     print(f"# load average at end {os.getloadavg()[0]:.1f}")
 
 

@@ -32,9 +32,10 @@ from metaf2n_tf.errors import BackendError
 from metaf2n_tf.openvino_runtime import cpu_runtime, first_line
 
 BACKENDS = ("auto", "tf", "openvino")
-# OpenVINO's "auto" convolution: Winograd for photos of at least this many LQ pixels (where the inference time
-# it saves exceeds its longer compilation; measured in benchmarks/bench_winograd.py), direct below.
-WINOGRAD_MIN_PIXELS = 300 * 300
+# OpenVINO's convolutions, direct (False) or Winograd (True): (seconds per LQ pixel run, seconds to compile).
+# x4plus 128x128 -> 512x512, 2 threads, this project's 2-core AVX2 machine (benchmarks/bench_winograd.py,
+# 2026-11-30 15:38 UTC, quiet): direct 3.70 s, compile 0.8 s; Winograd 2.20 s, compile 11.5 s.
+CONV_COST = {False: (3.70 / 128**2, 0.8), True: (2.20 / 128**2, 11.5)}
 
 
 def _stderr(msg):
@@ -54,8 +55,8 @@ class _Engine:
         """The ``tiling.MEMORY_MODEL`` entry of what runs now."""
         return self.name
 
-    def prepare(self, height, width):
-        """Called with each photo's LQ size before it runs (an engine may choose how to run it)."""
+    def prepare(self, height, width, tile=0, tile_pad=tiling.DEFAULT_PAD, max_memory=None):
+        """Called with each photo's LQ size and tiling before it runs (an engine may choose how to run it)."""
 
     def super_resolve(self, image, sr_tensors=None, tile=-1, tile_pad=tiling.DEFAULT_PAD, max_memory=None,
                       progress=None):
@@ -71,7 +72,7 @@ class _Engine:
         """
         self.set_weights(sr_tensors)
         height, width = image.shape[:2]
-        self.prepare(height, width)
+        self.prepare(height, width, tile, tile_pad, max_memory)
         if tile < 0:
             tile = tiling.resolve_tile(tile, height, width, tile_pad, self.memory_model, max_memory)
             if tile != self._said_tile:
@@ -87,10 +88,10 @@ class OpenVINOSR(_Engine):
     """RRDBNet x4 on OpenVINO's CPU plugin, float32; compiled models cached per input shape.
 
     Convolutions run directly or by Winograd F(4x4, 3x3) written in the graph (``ov_winograd``): Winograd
-    infers in about 0.6x the time (x4plus, 128x128 LQ) but compiles for about 10x longer (a 13k-node graph)
-    and needs about 2.5x the activation memory. ``winograd="auto"`` therefore takes it for photos of at
-    least :data:`WINOGRAD_MIN_PIXELS` LQ pixels, where the time saved pays for the compilation, and the
-    direct graph for smaller ones.
+    infers in about 0.6x the time (x4plus, 128x128 LQ) but compiles for about 14x longer (a 13k-node graph)
+    and needs about 2.5x the activation memory, so under a memory budget it may need smaller tiles (more
+    overlap). ``winograd="auto"`` estimates both plans for each photo, pixels run (tiles with their pads)
+    times seconds per pixel plus one compilation (:data:`CONV_COST`), and takes the faster.
 
     Args:
         sr_tensors: canonical SR tensors (TF1 names, HWIO kernels).
@@ -118,10 +119,13 @@ class OpenVINOSR(_Engine):
     def memory_model(self):
         return "openvino-winograd" if self._winograd_now else "openvino"
 
-    def prepare(self, height, width):
+    def prepare(self, height, width, tile=0, tile_pad=tiling.DEFAULT_PAD, max_memory=None):
         """Chooses direct or Winograd convolutions for a photo of height x width LQ pixels."""
-        self._winograd_now = self.winograd is True or (
-            self.winograd == "auto" and height * width >= WINOGRAD_MIN_PIXELS)
+        if self.winograd != "auto":
+            self._winograd_now = self.winograd
+            return
+        self._winograd_now = min((False, True), key=lambda w: _plan_seconds(w, height, width, tile, tile_pad,
+                                                                             max_memory))
 
     def set_weights(self, sr_tensors=None):
         """Weights for the next calls: canonical tensors (arrays or eager tensors), or None for the base ones."""
@@ -226,6 +230,19 @@ class AutoSR:
             self.engine = TensorFlowSR(self._weights, self._adapter)
             self.engine.log = self._log
             return self.engine.super_resolve(image, sr_tensors, **kwargs)
+
+
+def _plan_seconds(winograd, height, width, tile, tile_pad, max_memory):
+    """Estimated seconds of OpenVINO SR of a height x width LQ photo with Winograd or direct convolutions."""
+    model = "openvino-winograd" if winograd else "openvino"
+    tile = tiling.resolve_tile(tile, height, width, tile_pad, model, max_memory)
+    if tile == 0:
+        pixels = height * width
+    else:
+        pixels = sum((y1 - y0) * (x1 - x0)
+                     for (y0, y1, x0, x1), _ in tiling.tile_grid(height, width, tile, tile_pad, uniform=True))
+    per_pixel, compile_seconds = CONV_COST[winograd]
+    return pixels * per_pixel + compile_seconds
 
 
 def sr_tensor_names(sr_model):

@@ -61,21 +61,24 @@ def test_tiled_openvino_compiles_one_model_per_photo():
     assert list(sr._requests) == [(37, 50, False), (8, 8, False)]  # the two most recent shapes are kept, no more
 
 
-def test_auto_winograd_from_the_photo_size_matches_tf1(monkeypatch):
-    """``winograd="auto"``: photos of at least WINOGRAD_MIN_PIXELS LQ pixels run the Winograd graph (and its
-    memory model), smaller ones the direct graph; both equal the TF1 graph."""
+def test_auto_winograd_takes_the_faster_plan_and_matches_tf1(monkeypatch):
+    """``winograd="auto"``: Winograd when pixels x its cost + its compilation beat the direct graph's (costs set
+    here: 1 vs 0.5 per pixel, compile 0 vs 50), direct otherwise; both equal the TF1 graph."""
     from metaf2n_tf.adapt import backend
 
-    monkeypatch.setattr(backend, "WINOGRAD_MIN_PIXELS", 100)
+    monkeypatch.setattr(backend, "CONV_COST", {False: (1.0, 0.0), True: (0.5, 50.0)})
     tensors = random_tensors(num_block=1, seed=7)
     graph = ReferenceGraph(tensors)
     sr = OpenVINOSR(_weights(tensors).sr)
-    big, small = IMAGE, IMAGE[:8, :9]  # 120 and 72 LQ pixels
+    big, small = IMAGE, IMAGE[:8, :9]  # 120 pixels: 120 vs 60 + 50; 72 pixels: 72 vs 36 + 50
     np.testing.assert_allclose(sr.super_resolve(big, tile=0), graph.sr(big), atol=1e-4)
     assert sr.memory_model == "openvino-winograd"
     np.testing.assert_allclose(sr.super_resolve(small, tile=0), graph.sr(small), atol=2e-5)
     assert sr.memory_model == "openvino"
     assert list(sr._requests) == [(10, 12, True), (8, 9, False)]
+    # tiled: 10x12 in tiles of 4 with pad 2 runs 3 x 3 windows of 8x8 = 576 pixels: 576 vs 288 + 50
+    sr.super_resolve(big, tile=4, tile_pad=2)
+    assert sr.memory_model == "openvino-winograd" and (8, 8, True) in sr._requests
 
 
 @needs_x4plus
