@@ -31,9 +31,10 @@ test-fast: $(STAMP)
 
 # Offline training set from registry packages (PyPI + Debian), then the CPU meta-training recipe and its evaluation.
 # TRIAL/VARIANT pick the variant: see README "Offline training set and CPU recipe".
-TRIAL ?= 3
-VARIANT ?= --freeze_sr --learn_inner_lr --meta_lr 1e-4
-STEP ?= 0
+TRIAL ?= 5
+VARIANT ?= --freeze_sr --learn_inner_lr --second_order_grad_iter 1000000 --inner_lr_lr 0.05 --meta_iter 100000 \
+	--save_iter 20 --print_iter 5 --seed 5
+STEP ?= latest
 
 offline-data: $(STAMP)
 	$(PY) tools/offline_dataset.py

@@ -32,10 +32,12 @@ from metaf2n_tf.errors import BackendError
 from metaf2n_tf.openvino_runtime import cpu_runtime, first_line
 
 BACKENDS = ("auto", "tf", "openvino")
-# OpenVINO's convolutions, direct (False) or Winograd (True): (seconds per LQ pixel run, seconds to compile).
-# x4plus 128x128 -> 512x512, 2 threads, this project's 2-core AVX2 machine (benchmarks/bench_winograd.py,
-# 2026-11-30 15:38 UTC, quiet): direct 3.70 s, compile 0.8 s; Winograd 2.20 s, compile 11.5 s.
-CONV_COST = {False: (3.70 / 128**2, 0.8), True: (2.20 / 128**2, 11.5)}
+# OpenVINO's convolutions, direct (False) or Winograd (True): (seconds per LQ pixel run, seconds to compile a
+# shape). x4plus, 2 threads, this project's 2-core AVX2 machine, quiet, 2026-11-30: a 500x500 LQ photo whole,
+# direct 54.4 s (0.8 s of it compiling), Winograd 53.7 s (12.4 s compiling); 1000x1000, direct whole 215.5 s,
+# Winograd in 2x2 tiles of 500 (596x596 windows) 229 s. At 128x128 Winograd runs 0.59x direct; on large maps
+# 0.71-0.77x (its transforms outgrow the caches).
+CONV_COST = {False: (214e-6, 0.8), True: (160e-6, 12.0)}
 
 
 def _stderr(msg):
@@ -124,8 +126,8 @@ class OpenVINOSR(_Engine):
         if self.winograd != "auto":
             self._winograd_now = self.winograd
             return
-        self._winograd_now = min((False, True), key=lambda w: _plan_seconds(w, height, width, tile, tile_pad,
-                                                                             max_memory))
+        self._winograd_now = min((False, True), key=lambda w: _plan_seconds(
+            w, height, width, tile, tile_pad, max_memory, compiled={key[:2] for key in self._requests if key[2] == w}))
 
     def set_weights(self, sr_tensors=None):
         """Weights for the next calls: canonical tensors (arrays or eager tensors), or None for the base ones."""
@@ -232,17 +234,16 @@ class AutoSR:
             return self.engine.super_resolve(image, sr_tensors, **kwargs)
 
 
-def _plan_seconds(winograd, height, width, tile, tile_pad, max_memory):
-    """Estimated seconds of OpenVINO SR of a height x width LQ photo with Winograd or direct convolutions."""
+def _plan_seconds(winograd, height, width, tile, tile_pad, max_memory, compiled=()):
+    """Estimated seconds of OpenVINO SR of a height x width LQ photo with Winograd or direct convolutions:
+    pixels run (tiles with their pads) x seconds per pixel, plus a compilation unless the window shape is in
+    ``compiled`` (a folder of same-size photos compiles once)."""
     model = "openvino-winograd" if winograd else "openvino"
     tile = tiling.resolve_tile(tile, height, width, tile_pad, model, max_memory)
-    if tile == 0:
-        pixels = height * width
-    else:
-        pixels = sum((y1 - y0) * (x1 - x0)
-                     for (y0, y1, x0, x1), _ in tiling.tile_grid(height, width, tile, tile_pad, uniform=True))
+    windows = [(height, width)] if tile == 0 else [
+        (y1 - y0, x1 - x0) for (y0, y1, x0, x1), _ in tiling.tile_grid(height, width, tile, tile_pad, uniform=True)]
     per_pixel, compile_seconds = CONV_COST[winograd]
-    return pixels * per_pixel + compile_seconds
+    return sum(h * w for h, w in windows) * per_pixel + (0.0 if windows[0] in compiled else compile_seconds)
 
 
 def sr_tensor_names(sr_model):

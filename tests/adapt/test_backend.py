@@ -76,6 +76,10 @@ def test_auto_winograd_takes_the_faster_plan_and_matches_tf1(monkeypatch):
     np.testing.assert_allclose(sr.super_resolve(small, tile=0), graph.sr(small), atol=2e-5)
     assert sr.memory_model == "openvino"
     assert list(sr._requests) == [(10, 12, True), (8, 9, False)]
+    monkeypatch.setattr(backend, "CONV_COST", {False: (1.0, 0.0), True: (0.5, 1000.0)})
+    sr.super_resolve(big, tile=0)  # 120 vs 60: its Winograd model is compiled already
+    assert sr.memory_model == "openvino-winograd"
+    monkeypatch.setattr(backend, "CONV_COST", {False: (1.0, 0.0), True: (0.5, 50.0)})
     # tiled: 10x12 in tiles of 4 with pad 2 runs 3 x 3 windows of 8x8 = 576 pixels: 576 vs 288 + 50
     sr.super_resolve(big, tile=4, tile_pad=2)
     assert sr.memory_model == "openvino-winograd" and (8, 8, True) in sr._requests
