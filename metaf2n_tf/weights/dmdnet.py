@@ -19,7 +19,6 @@ The converted format is an HDF5 file (h5py): one float32 dataset per upstream ke
 Keras-layout array, and root attributes ``format`` (= ``FORMAT``), ``ngf``, ``entries``,
 ``eye_size``, ``mouth_size`` (the builder's arguments).
 """
-import os
 
 import numpy as np
 
@@ -27,7 +26,7 @@ from metaf2n_tf.errors import WeightsError
 from metaf2n_tf.models import dmdnet as dmdnet_model
 from metaf2n_tf.weights import h5
 from metaf2n_tf.weights.assign import assign_checked, check_names, check_shape
-from metaf2n_tf.weights.pth import load_pth, state_dict
+from metaf2n_tf.weights.network_file import load_network
 
 FORMAT = "metaf2n_tf-dmdnet-v1"
 ARCH_KEYS = ("ngf", "entries", "eye_size", "mouth_size")
@@ -131,18 +130,9 @@ def model_arch(model):
 
 def load_dmdnet(path):
     """Loads DMDNet from an upstream ``.pth`` (CPU- or GPU-saved) or a converted ``.h5``; returns
-    ``(model, arch)``, as ``weights.gpen.load_gpen`` does."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise WeightsError(f"{path}: file not found")
-    if h5.is_weights_h5(path):
-        tensors, arch = h5.read_h5(path, FORMAT, ARCH_KEYS, "converted DMDNet weights")
-        model = build(arch)
-        set_dmdnet_weights(model, tensors, path)
-    else:
-        tensors = state_dict(load_pth(path), path)
-        model = build(arch_from_torch(tensors, path))
-        set_dmdnet_weights(model, torch_to_keras(model, tensors, path), path)
+    ``(model, arch)`` with the architecture read back from the built model."""
+    model, _ = load_network(path, FORMAT, ARCH_KEYS, "DMDNet", build, set_dmdnet_weights, arch_from_torch,
+                            torch_to_keras)
     return model, model_arch(model)
 
 

@@ -21,7 +21,6 @@ The project's converted format is an HDF5 file written with h5py: one float32 da
 key holding the Keras-layout array, and root attributes ``format`` (= ``FORMAT``), ``size``,
 ``channel_multiplier``, ``narrow``, ``style_dim``, ``n_mlp`` (the builder's arguments).
 """
-import os
 import re
 
 import numpy as np
@@ -30,7 +29,7 @@ from metaf2n_tf.errors import WeightsError
 from metaf2n_tf.models import gpen as gpen_model
 from metaf2n_tf.weights import h5
 from metaf2n_tf.weights.assign import assign_checked, check_names, check_shape
-from metaf2n_tf.weights.pth import load_pth, state_dict
+from metaf2n_tf.weights.network_file import load_network
 
 FORMAT = "metaf2n_tf-gpen-v1"
 ARCH_KEYS = ("size", "channel_multiplier", "narrow", "style_dim", "n_mlp")
@@ -160,19 +159,7 @@ def save_h5(path, model, arch):
 
 def load_gpen(path):
     """Loads GPEN weights from an upstream ``.pth`` or a converted ``.h5``; returns ``(model, arch)``."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise WeightsError(f"{path}: file not found")
-    if h5.is_weights_h5(path):
-        tensors, arch = h5.read_h5(path, FORMAT, ARCH_KEYS, "converted GPEN weights")
-        model = build(arch)
-        set_gpen_weights(model, tensors, path)
-        return model, arch
-    tensors = state_dict(load_pth(path), path)
-    arch = arch_from_torch(tensors, path)
-    model = build(arch)
-    set_gpen_weights(model, torch_to_keras(model, tensors, path), path)
-    return model, arch
+    return load_network(path, FORMAT, ARCH_KEYS, "GPEN", build, set_gpen_weights, arch_from_torch, torch_to_keras)
 
 
 def convert_pth(pth_path, h5_path):

@@ -15,7 +15,6 @@ import importlib.util
 import os
 import re
 
-import numpy as np
 
 from metaf2n_tf.errors import WeightsError
 from metaf2n_tf.models.lpips import lpips_model
