@@ -119,7 +119,7 @@ class OpenVINOSR(_Engine):
 
     @property
     def memory_model(self):
-        return "openvino-winograd" if self._winograd_now else "openvino"
+        return _memory_model(self._winograd_now)
 
     def prepare(self, height, width, tile=0, tile_pad=tiling.DEFAULT_PAD, max_memory=None):
         """Chooses direct or Winograd convolutions for a photo of height x width LQ pixels."""
@@ -234,12 +234,16 @@ class AutoSR:
             return self.engine.super_resolve(image, sr_tensors, **kwargs)
 
 
+def _memory_model(winograd):
+    """The ``tiling.MEMORY_MODEL`` entry of OpenVINO's direct or Winograd graph."""
+    return "openvino-winograd" if winograd else "openvino"
+
+
 def _plan_seconds(winograd, height, width, tile, tile_pad, max_memory, compiled=()):
     """Estimated seconds of OpenVINO SR of a height x width LQ photo with Winograd or direct convolutions:
     pixels run (tiles with their pads) x seconds per pixel, plus a compilation unless the window shape is in
     ``compiled`` (a folder of same-size photos compiles once)."""
-    model = "openvino-winograd" if winograd else "openvino"
-    tile = tiling.resolve_tile(tile, height, width, tile_pad, model, max_memory)
+    tile = tiling.resolve_tile(tile, height, width, tile_pad, _memory_model(winograd), max_memory)
     windows = [(height, width)] if tile == 0 else [
         (y1 - y0, x1 - x0) for (y0, y1, x0, x1), _ in tiling.tile_grid(height, width, tile, tile_pad, uniform=True)]
     per_pixel, compile_seconds = CONV_COST[winograd]
