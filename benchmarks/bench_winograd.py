@@ -67,7 +67,7 @@ sys.path.insert(0, ROOT)
 import numpy as np  # noqa: E402
 
 from metaf2n_tf.adapt.ov_rrdbnet import (  # noqa: E402
-    LRELU_SLOPE, RESIDUAL_SCALE, DirectConvs, build_rrdbnet_ov, oihw_arrays,
+    LRELU_SLOPE, RESIDUAL_SCALE, DirectConvs, build_rrdbnet_ov, input_arrays,
 )
 from metaf2n_tf.adapt.ov_winograd import WinogradConvs  # noqa: E402
 from metaf2n_tf.openvino_runtime import cpu_runtime  # noqa: E402
@@ -88,16 +88,18 @@ def alternate(runs, repeats):
     return best
 
 
-def dense_block_model(ov, ops, layout, arrays, prefix, size):
-    """One residual dense block (``prefix`` = ``MODEL/body/0/rdb1``) of [1, size, size, C] NHWC, weights constant."""
-    channels = arrays[prefix + "/conv1"][0].shape[1]
+def dense_block_model(ov, ops, layout, arrays, size):
+    """The first residual dense block (``body.0.rdb1``) of [1, size, size, C] NHWC, weights constant."""
+    kernels = {k: (arrays[f"MODEL/body/rdb1/conv{k}/weight"][0], arrays[f"MODEL/body/rdb1/conv{k}/bias"][0])
+               for k in range(1, 6)}
+    channels = kernels[1][0].shape[1]
     x = ops.parameter([1, size, size, channels], np.float32, name="x")
     slope = ops.constant(np.float32(LRELU_SLOPE))
     feats = [layout.enter(x)]
 
     def conv(k):
-        kernel, bias = arrays[f"{prefix}/conv{k}"]
-        return layout.conv(feats, ops.constant(kernel), ops.constant(bias.reshape(1, -1, 1, 1)))
+        kernel, bias = kernels[k]
+        return layout.conv(feats, ops.constant(kernel), ops.constant(bias))
 
     for k in range(1, 5):
         feats.append(ops.prelu(conv(k), slope))
@@ -109,9 +111,9 @@ def block(tensors, threads, repeats, size=128):
     ov, core, config = cpu_runtime(threads)
     import openvino.opset13 as ops
 
-    arrays = oihw_arrays(tensors)
+    arrays = input_arrays(tensors)
     x = np.random.default_rng(0).random((1, size, size, 64)).astype(np.float32)
-    compiled = {name: core.compile_model(dense_block_model(ov, ops, layout(ops), arrays, "MODEL/body/0/rdb1", size),
+    compiled = {name: core.compile_model(dense_block_model(ov, ops, layout(ops), arrays, size),
                                          "CPU", config)
                 for name, layout in (("direct", DirectConvs), ("winograd", WinogradConvs))}
     error = np.abs(compiled["winograd"](x)[0] - compiled["direct"](x)[0]).max()
@@ -127,14 +129,13 @@ def network(tensors, img, threads, repeats):
     ov, core, config = cpu_runtime(threads)
     height, width = img.shape[:2]
     x = img[None].astype(np.float32) / 255.0
-    feed = {"lq": x}
-    for prefix, (kernel, bias) in oihw_arrays(tensors).items():
-        feed[prefix + "/weight"], feed[prefix + "/bias"] = kernel, bias.reshape(1, -1, 1, 1)
+    feed = {"lq": x, **input_arrays(tensors)}
     runs, compile_s = {}, {}
-    for name, inputs, winograd in (("direct", True, False), ("winograd", True, True),
-                                   ("winograd, weights constant", False, True)):
+    for name, inputs, winograd, loop in (
+            ("direct", True, False, True), ("direct, unrolled", True, False, False), ("winograd", True, True, True),
+            ("winograd, unrolled", True, True, False), ("winograd, weights constant", False, True, True)):
         start = time.perf_counter()
-        model = build_rrdbnet_ov(tensors, height, width, weights_as_inputs=inputs, winograd=winograd)
+        model = build_rrdbnet_ov(tensors, height, width, weights_as_inputs=inputs, winograd=winograd, loop=loop)
         request = core.compile_model(model, "CPU", config).create_infer_request()
         compile_s[name] = time.perf_counter() - start
         runs[name] = lambda r=request, f=(feed if inputs else {"lq": x}): r.infer(f, share_inputs=True)[0].copy()

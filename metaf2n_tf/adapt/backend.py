@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 from metaf2n_tf.adapt import tiling
-from metaf2n_tf.adapt.ov_rrdbnet import build_rrdbnet_ov, conv_names, num_blocks
+from metaf2n_tf.adapt.ov_rrdbnet import build_rrdbnet_ov, input_arrays, num_blocks
 from metaf2n_tf.devices import gpu_in_use
 from metaf2n_tf.errors import BackendError
 from metaf2n_tf.openvino_runtime import cpu_runtime, first_line
@@ -136,13 +136,8 @@ class OpenVINOSR(_Engine):
             return
         if num_blocks(sr_tensors) != self._num_block:
             raise ValueError(f"got {num_blocks(sr_tensors)} RRDB blocks, expected {self._num_block}")
-        feed = {}
-        for prefix in conv_names(self._num_block):
-            kernel = np.asarray(sr_tensors[prefix + "/weight"], np.float32)
-            feed[prefix + "/weight"] = np.ascontiguousarray(kernel.transpose(3, 2, 0, 1))
-            feed[prefix + "/bias"] = np.ascontiguousarray(np.asarray(sr_tensors[prefix + "/bias"], np.float32).reshape(1, -1, 1, 1))
         self._tensors = dict(sr_tensors)
-        self._feed = feed
+        self._feed = input_arrays(sr_tensors)
 
     def _request(self, height, width):
         """The infer request for this input shape; the ``MAX_SHAPES`` most recent are kept (each holds its

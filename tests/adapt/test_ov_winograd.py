@@ -1,25 +1,26 @@
 """Winograd F(4x4, 3x3) in the OpenVINO graph against a NumPy direct convolution written here: the Toom-Cook
-matrices, one conv of two concatenated maps, and a tiny RRDBNet (even and odd sizes, weights as constants and
-as inputs)."""
+matrices, one conv of two concatenated maps, and a two-block RRDBNet (even and odd sizes, weights as constants
+and as inputs, the trunk as a Loop and unrolled)."""
 import importlib.util
 
 import numpy as np
 import pytest
 
-from metaf2n_tf.adapt.ov_rrdbnet import build_rrdbnet_ov, oihw_arrays
+from metaf2n_tf.adapt.ov_rrdbnet import build_rrdbnet_ov, input_arrays
 from metaf2n_tf.adapt.ov_winograd import A_T, B_T, G, WinogradConvs
 from metaf2n_tf.openvino_runtime import cpu_runtime, import_openvino
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="openvino not installed")
 
 
-def tiny_tensors(num_feat=16, grow=8, seed=5):
-    """Random canonical tensors (HWIO kernels, He-like scale) of a one-block RRDBNet."""
+def tiny_tensors(num_feat=16, grow=8, num_block=2, seed=5):
+    """Random canonical tensors (HWIO kernels, He-like scale) of a small RRDBNet."""
     rng = np.random.default_rng(seed)
     shapes = {"conv_first": (3, num_feat), "conv_last": (num_feat, 3)}
-    for r in (1, 2, 3):
-        for k in range(1, 6):
-            shapes[f"body/0/rdb{r}/conv{k}"] = (num_feat + grow * (k - 1), grow if k < 5 else num_feat)
+    for b in range(num_block):
+        for r in (1, 2, 3):
+            for k in range(1, 6):
+                shapes[f"body/{b}/rdb{r}/conv{k}"] = (num_feat + grow * (k - 1), grow if k < 5 else num_feat)
     for name in ("conv_body", "conv_up1", "conv_up2", "conv_hr"):
         shapes[name] = (num_feat, num_feat)
     tensors = {}
@@ -92,15 +93,16 @@ def test_conv_of_two_maps_matches_numpy(height, width):
     np.testing.assert_allclose(out, expected, atol=1e-4)
 
 
-@pytest.mark.parametrize("height,width,weights_as_inputs", [(24, 20, False), (13, 7, True)])
-def test_winograd_rrdbnet_matches_numpy_direct_convolution(height, width, weights_as_inputs):
+@pytest.mark.parametrize("height,width,weights_as_inputs,winograd,loop", [
+    (24, 20, False, True, True), (13, 7, True, True, True), (13, 7, True, True, False), (13, 7, True, False, True)])
+def test_rrdbnet_graph_matches_numpy_direct_convolution(height, width, weights_as_inputs, winograd, loop):
+    """Winograd or direct convs, the trunk as a Loop over the blocks or unrolled, weights constant or fed."""
     tensors = tiny_tensors()
     x = np.random.default_rng(1).random((1, height, width, 3)).astype(np.float32)
     feed = {"lq": x}
     if weights_as_inputs:
-        for prefix, (kernel, bias) in oihw_arrays(tensors).items():
-            feed[prefix + "/weight"], feed[prefix + "/bias"] = kernel, bias.reshape(1, -1, 1, 1)
-    model = build_rrdbnet_ov(tensors, height, width, weights_as_inputs=weights_as_inputs, winograd=True)
+        feed.update(input_arrays(tensors))
+    model = build_rrdbnet_ov(tensors, height, width, weights_as_inputs=weights_as_inputs, winograd=winograd, loop=loop)
     out = run_ov(model, feed)
     expected = rrdbnet_numpy(tensors, x[0])[None]
     assert out.shape == expected.shape == (1, 4 * height, 4 * width, 3)
