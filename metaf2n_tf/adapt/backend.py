@@ -33,11 +33,10 @@ from metaf2n_tf.openvino_runtime import cpu_runtime, first_line
 
 BACKENDS = ("auto", "tf", "openvino")
 # OpenVINO's convolutions, direct (False) or Winograd (True): (seconds per LQ pixel run, seconds to compile a
-# shape). x4plus, 2 threads, this project's 2-core AVX2 machine, quiet, 2026-11-30: a 500x500 LQ photo whole,
-# direct 54.4 s (0.8 s of it compiling), Winograd 53.7 s (12.4 s compiling); 1000x1000, direct whole 215.5 s,
-# Winograd in 2x2 tiles of 500 (596x596 windows) 229 s. At 128x128 Winograd runs 0.59x direct; on large maps
-# 0.71-0.77x (its transforms outgrow the caches).
-CONV_COST = {False: (214e-6, 0.8), True: (160e-6, 12.0)}
+# shape). x4plus (trunk as a Loop), 2 threads, this project's 2-core AVX2 machine, quiet, 2026-11-30 17:3x UTC:
+# a 500x500 LQ photo whole, direct 59.6 s (0.21 s compiling), Winograd 46.2 s (0.68 s compiling). At 128x128
+# Winograd runs 0.61x direct; on large maps 0.71-0.78x (its transforms outgrow the caches).
+CONV_COST = {False: (238e-6, 0.2), True: (185e-6, 0.7)}
 
 
 def _stderr(msg):
@@ -90,10 +89,11 @@ class OpenVINOSR(_Engine):
     """RRDBNet x4 on OpenVINO's CPU plugin, float32; compiled models cached per input shape.
 
     Convolutions run directly or by Winograd F(4x4, 3x3) written in the graph (``ov_winograd``): Winograd
-    infers in about 0.6x the time (x4plus, 128x128 LQ) but compiles for about 14x longer (a 13k-node graph)
-    and needs about 2.5x the activation memory, so under a memory budget it may need smaller tiles (more
-    overlap). ``winograd="auto"`` estimates both plans for each photo, pixels run (tiles with their pads)
-    times seconds per pixel plus one compilation (:data:`CONV_COST`), and takes the faster.
+    infers in 0.6-0.8x the time (x4plus, 128x128 to 500x500 LQ) and compiles in 0.7 s against 0.2 s (the
+    RRDB trunk is one Loop, its block compiled once), but needs about 2x the activation memory, so under a
+    memory budget it may need smaller tiles (more overlap). ``winograd="auto"`` estimates both plans for each
+    photo, pixels run (tiles with their pads) times seconds per pixel plus one compilation
+    (:data:`CONV_COST`), and takes the faster.
 
     Args:
         sr_tensors: canonical SR tensors (TF1 names, HWIO kernels).

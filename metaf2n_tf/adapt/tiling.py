@@ -27,7 +27,7 @@ MIN_AUTO_TILE = 32
 MEMORY_MODEL = {
     "tf": (1.2e9, 16e3),
     "openvino": (0.5e9, 9e3),
-    "openvino-winograd": (0.7e9, 25e3),  # Winograd graph: 711 / 985 MiB peak at 64x64 / 128x128 LQ (22.3 kB/px)
+    "openvino-winograd": (0.55e9, 20e3),  # Winograd graph: 537 / 799 / 1652 / 3152 MiB peak at 64 / 128 / 256 / 384 px
 }
 TENSORFLOW_BYTES = 1.0e9  # TensorFlow + the Keras models and adaptation graphs, in an OpenVINO process
 # Whatever the tiles, the photo itself: float32 input (12 B per LQ pixel), float32 x4 output (192 B) and the
