@@ -14,6 +14,11 @@ float32 NHWC in [0, 1] of one fixed size and returns NHWC x4, unclamped, like th
 ``winograd=True`` computes every conv by Winograd F(4x4, 3x3) in the graph itself, on maps [H, W, C]
 (``ov_winograd``; a dense block transforms each feature map once); the default convolves directly, NCHW.
 
+The RRDB trunk is one OpenVINO ``Loop`` whose body is one RRDB, fed block b's weights as slices of stacked
+tensors: the plugin compiles 300 nodes instead of 13k (Winograd) or 2.2k (direct). x4plus, 128x128, quiet,
+2 threads: Winograd compiles in 0.6 s against 12.2 s unrolled and runs as fast (2.26 against 2.27 s); the
+direct graph compiles in 0.2 s against 1.0 s and runs 4 % slower (3.73 against 3.57 s).
+
 This module imports only numpy and openvino (without its telemetry: ``openvino_runtime``): whole-image SR
 without adaptation never loads TensorFlow.
 """
