@@ -14,7 +14,9 @@
    original rule (its learned rates, when it holds LSLR rates, replace lr 0.01);
 4. whole-photo PSNR-Y and SSIM-Y against GT (the original's luma), mean |GT - SR| (the L1 term of the outer
    loss on the whole photo), and NIQE (BasicSR's ``niqe_pris_params.npz``, which ``tools/offline_dataset.py``
-   takes from PyPI's basicsr sdist; ``--niqe_params`` for another copy).
+   takes from PyPI's basicsr sdist; ``--niqe_params`` for another copy);
+5. a reference for what smoothing alone buys: x4plus's unadapted outputs under a Gaussian blur of each
+   ``--blur_sigmas`` (HR pixels). Blur trades NIQE for PSNR; an adaptation worth having beats it at equal NIQE.
 
 Prints a Markdown table (means over photos and seeds, and the gain over no adaptation).
 """
@@ -111,6 +113,11 @@ BASELINES = {
 }
 
 
+def result_folder(label):
+    """The results folder name of a table row."""
+    return "".join(c if c.isalnum() else "_" for c in label)
+
+
 def settings(variants, baselines=tuple(BASELINES)):
     """(label, AdaptConfig fields) of every row of the table."""
     unknown = [b for b in baselines if b not in BASELINES]
@@ -123,6 +130,18 @@ def settings(variants, baselines=tuple(BASELINES)):
             raise ConfigError(f"--variant: got {variant!r}, expected NAME=MODEL_DIR")
         rows.append((f"{label} + original rule", dict(model_dir=model_dir, fine_tune_num=1)))
     return rows
+
+
+def blur_results(src_dir, dst_dir, names, sigma):
+    """Writes every ``names`` result of ``src_dir`` blurred by a Gaussian of ``sigma`` pixels to ``dst_dir``
+    (float, then rounded to 8 bits; OpenCV's kernel size for float images, reflected borders)."""
+    import cv2
+
+    os.makedirs(dst_dir, exist_ok=True)
+    for name in names:
+        image = read_rgb(os.path.join(src_dir, name + ".png")).astype(np.float32)
+        blurred = cv2.GaussianBlur(image, (0, 0), sigma)
+        write_rgb(os.path.join(dst_dir, name + ".png"), np.clip(np.round(blurred), 0, 255).astype(np.uint8))
 
 
 def score(result_dir, gt_dir, names, niqe_params=None):
@@ -194,13 +213,28 @@ def define_flags():
     flags.DEFINE_string("csv", "", "per-photo figures to this CSV", flag_values=fv)
     flags.DEFINE_list("baselines", list(BASELINES), "x4plus rows to run: none (no adaptation), sgd (original "
                       "rule), adam (Adam 1e-4 x10); '' for none of them", flag_values=fv)
+    flags.DEFINE_list("blur_sigmas", ["0.75", "1.5"], "Gaussian blurs (HR pixels) of the unadapted x4plus "
+                      "outputs as reference rows (needs the 'none' results in --work_dir); '' for none",
+                      flag_values=fv)
     flags.DEFINE_string("base_csv", "", "take earlier rows from this --csv output (same photos and seeds), e.g. "
                         "the x4plus rows, with --baselines ''; the first row is the reference of the gains",
                         flag_values=fv)
     return fv
 
 
+def blur_sigmas(values):
+    """``--blur_sigmas`` as positive floats."""
+    try:
+        sigmas = [float(v) for v in values]
+    except ValueError:
+        sigmas = []
+    if len(sigmas) != len(values) or any(s <= 0 for s in sigmas):
+        raise ConfigError(f"--blur_sigmas: got {','.join(values)!r}, expected positive numbers")
+    return sigmas
+
+
 def run(fv):
+    sigmas = blur_sigmas(fv.blur_sigmas)
     names = prepare(fv.heldout_dir, fv.work_dir, fv.seeds)
     if not names:
         raise InputError(f"{fv.heldout_dir}: no held-out photo with a face")
@@ -215,7 +249,7 @@ def run(fv):
     keys = ["psnr", "ssim", "l1"] + (["niqe"] if niqe_params is not None else [])
     results, csv_rows = read_csv(fv.base_csv, names, keys) if fv.base_csv else ([], [])
     for label, fields in settings(fv.variant, fv.baselines):
-        out = os.path.join(fv.work_dir, "results", "".join(c if c.isalnum() else "_" for c in label))
+        out = os.path.join(fv.work_dir, "results", result_folder(label))
         cfg = dataclasses.replace(AdaptConfig(), input_dir=os.path.join(fv.work_dir, "LQ"),
                                   face_dir=os.path.join(fv.work_dir, "faces"), output_dir=out, gpu="",
                                   patch_num_per_img=fv.patch_num_per_img, **fields)
@@ -228,6 +262,19 @@ def run(fv):
         csv_rows += [(label, name, row) for name, row in zip(names, rows)]
         say(f"{label}: PSNR-Y {np.mean([r['psnr'] for r in rows]):.2f} dB")
         if fv.csv:  # after every row: an interrupted run keeps what it measured
+            write_csv(fv.csv, csv_rows, keys)
+    none_dir = os.path.join(fv.work_dir, "results", result_folder(BASELINES["none"][0]))
+    for sigma in sigmas:
+        if not os.path.isfile(os.path.join(none_dir, names[0] + ".png")):
+            say(f"blur rows skipped: no unadapted results in {none_dir} (run with --baselines none)")
+            break
+        label = f"x4plus, no adaptation, Gaussian blur sigma {sigma:g}"
+        out = os.path.join(fv.work_dir, "results", result_folder(label))
+        blur_results(none_dir, out, names, sigma)
+        rows = score(out, os.path.join(fv.work_dir, "GT"), names, niqe_params)
+        results.append((label, rows))
+        csv_rows += [(label, name, row) for name, row in zip(names, rows)]
+        if fv.csv:
             write_csv(fv.csv, csv_rows, keys)
     print(table(results, keys))
     return 0

@@ -1,0 +1,29 @@
+"""tools/evaluate_offline.py's blur reference rows: the blur against SciPy's Gaussian filter, and its flag."""
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from metaf2n_tf.data.images import read_rgb, write_rgb
+from metaf2n_tf.errors import ConfigError
+from tests.scripts import load_script
+
+evaluate_offline = load_script("tools/evaluate_offline.py")
+
+
+def test_blur_results_match_scipy_gaussian_filter_inside(tmp_path):
+    rng = np.random.default_rng(3)
+    image = (rng.random((40, 48, 3)) * 255).astype(np.uint8)
+    write_rgb(str(tmp_path / "a.png"), image)
+    evaluate_offline.blur_results(str(tmp_path), str(tmp_path / "blurred"), ["a"], 1.5)
+    out = read_rgb(str(tmp_path / "blurred" / "a.png")).astype(np.float64)
+    expected = ndimage.gaussian_filter(image.astype(np.float64), sigma=(1.5, 1.5, 0), truncate=4.0)
+    inside = (slice(8, -8), slice(8, -8))  # borders differ (reflection rules)
+    assert np.abs(out[inside] - expected[inside]).max() <= 1.0
+    assert np.abs(out - image).mean() > 10  # it did blur the noise
+
+
+@pytest.mark.parametrize("values", [["x"], ["0"], ["-1", "2"]])
+def test_blur_sigmas_rejects_non_positive_numbers(values):
+    with pytest.raises(ConfigError, match="--blur_sigmas"):
+        evaluate_offline.blur_sigmas(values)
+    assert evaluate_offline.blur_sigmas(["0.75", "1.5"]) == [0.75, 1.5]
