@@ -43,7 +43,7 @@ offline-train: $(STAMP)
 	nice -n 5 $(PY) main.py --flagfile recipes/offline-cpu.flags --trial $(TRIAL) --step $(STEP) $(VARIANT)
 
 offline-eval: $(STAMP)
-	$(PY) main.py --flagfile recipes/offline-cpu.flags --trial $(TRIAL) --export weights/offline/export$(TRIAL)/model
+	$(PY) main.py --flagfile recipes/offline-cpu.flags --trial $(TRIAL) $(VARIANT) --export weights/offline/export$(TRIAL)/model
 	$(PY) tools/evaluate_offline.py --variant "trial $(TRIAL)=weights/offline/export$(TRIAL)/model" \
 		--csv datasets/offline/eval_trial$(TRIAL).csv
 

@@ -122,14 +122,28 @@ def set_mask_to_ones(mask_model):
     last.set_weights([np.zeros_like(kernel), np.ones_like(bias)])
 
 
+def optimizer_rates(meta):
+    """``{flag: learning rate}`` of the optimizers, in ``make_optimizers`` order."""
+    rates = {"meta_lr": meta.meta_lr, "disc_lr": meta.disc_lr}
+    if meta.learn_inner_lr:
+        rates["inner_lr_lr"] = meta.inner_lr_lr
+    return rates
+
+
 def make_optimizers(meta):
     """(Adam for SR + MaskNet at meta_lr, Adam for the discriminator at disc_lr[, Adam for the LSLR log-rates
     at inner_lr_lr]), TF1 epsilon."""
-    optimizers = (keras.optimizers.Adam(meta.meta_lr, epsilon=ADAM_EPSILON),
-                  keras.optimizers.Adam(meta.disc_lr, epsilon=ADAM_EPSILON))
-    if meta.learn_inner_lr:
-        optimizers += (keras.optimizers.Adam(meta.inner_lr_lr, epsilon=ADAM_EPSILON),)
-    return optimizers
+    return tuple(keras.optimizers.Adam(rate, epsilon=ADAM_EPSILON) for rate in optimizer_rates(meta).values())
+
+
+def apply_flag_rates(optimizers, meta, log):
+    """After a restore: the flags' learning rates, not the checkpoint's (a Keras optimizer saves its rate as a
+    variable, so a resumed run would silently keep the old one); says which changed."""
+    for optimizer, (flag, rate) in zip(optimizers, optimizer_rates(meta).items()):
+        old = float(optimizer.learning_rate)
+        if not np.isclose(old, rate, rtol=1e-6, atol=0.0):
+            log(f"note: --{flag} {rate:g} replaces the checkpoint's {old:g}")
+        optimizer.learning_rate = rate
 
 
 def make_restorer(data):
@@ -389,6 +403,7 @@ def run(cfg, strategy=None):
     else:
         checkpoints.restore(resume_path)
         log(f"resumed from {resume_path}")
+        apply_flag_rates(optimizers, meta, log)
     if is_chief(strategy):
         save_config(cfg, directory, int(trainer.step.numpy()))
     count = sum(int(tf.size(v)) for v in models.generator_variables())

@@ -266,3 +266,27 @@ def test_interrupt_saves_after_the_step_once():
         loop.train(trainer, iter(range(10)), recorder, recorder, MetaConfig(meta_iter=9, save_iter=2, print_iter=5))
     assert recorder.saved == [2, 3]
     assert signal.getsignal(signal.SIGINT) is before  # the run's own handler is removed again
+
+
+def test_resumed_optimizers_take_the_flags_learning_rates(tmp_path):
+    """A Keras optimizer checkpoints its rate; after a restore the flags' rates apply, and the change is said."""
+    import dataclasses
+
+    from config import MetaConfig
+
+    old = dataclasses.replace(MetaConfig(), learn_inner_lr=True)
+    new = dataclasses.replace(old, disc_lr=old.disc_lr * 10)
+    variables = [tf.Variable(1.0)]
+    saved = loop.make_optimizers(old)
+    for optimizer in saved:
+        optimizer.build(variables)
+    path = tf.train.Checkpoint(**{f"o{i}": o for i, o in enumerate(saved)}).save(str(tmp_path / "ck"))
+    resumed = loop.make_optimizers(new)
+    for optimizer in resumed:
+        optimizer.build(variables)
+    tf.train.Checkpoint(**{f"o{i}": o for i, o in enumerate(resumed)}).restore(path).assert_consumed()
+    assert float(resumed[1].learning_rate) == pytest.approx(old.disc_lr)  # what a plain restore leaves
+    notes = []
+    loop.apply_flag_rates(resumed, new, notes.append)
+    assert [float(o.learning_rate) for o in resumed] == pytest.approx([new.meta_lr, new.disc_lr, new.inner_lr_lr])
+    assert notes == [f"note: --disc_lr {new.disc_lr:g} replaces the checkpoint's {old.disc_lr:g}"]
