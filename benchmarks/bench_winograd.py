@@ -8,15 +8,20 @@ and the ncnn runtime, in one process, runs alternating (issue #11).
    convs) on a random [1, 128, 128, 64] map in [0, 1], weights as constants, graphs built by the builder's own
    layout classes (``DirectConvs`` NCHW, ``WinogradConvs`` [H, W, C]). Best of ``--repeats``.
 2. network: x4plus on scikit-image's astronaut area-downscaled to ``--size`` (128: 128x128 -> 512x512), the
-   OpenVINO graphs with the weights as inputs (as ``OpenVINOSR`` runs them), Winograd also with the weights as
-   constants (its kernel transform then folded at compile time), and the ncnn runtime (float32, as
-   ``bench_sr.py``). Best of ``--repeats`` after a warm-up; max error of Winograd against direct.
+   OpenVINO graphs with the weights as inputs (as ``OpenVINOSR`` runs them), the RRDB trunk as one Loop (the
+   default) and unrolled, Winograd also with the weights as constants (its kernel transform then folded at
+   compile time), and the ncnn runtime (float32, as ``bench_sr.py``). Best of ``--repeats`` after a warm-up;
+   max error against the direct graph; build + compile seconds.
 
 Wall seconds of the best run and this process's CPU seconds (all threads) in that run. Ratios are printed
 against the direct graph measured in the same rounds: on a shared machine they hold, the
 absolute times do not.
 
-Measured 2026-11-30 on this project's 2-core AVX2 machine (no AVX-512), LOADED: a training run and a test
+Measured 2026-11-30 17:29 UTC, the machine otherwise idle, 2 threads (``--skip block``), x4plus 128x128: direct
+looped 3.73 s (compile 0.2 s), unrolled 3.57 s (1.0 s); Winograd looped 2.26 s (0.6 s), unrolled 2.27 s (12.2 s),
+looped with constant weights 2.32 s (0.8 s); ncnn runtime 2.96 s. Winograd / ncnn 0.77.
+
+Earlier, before the loop, on this project's 2-core AVX2 machine (no AVX-512), LOADED: a training run and a test
 run shared the cores (load average 5-7.5), so absolute times are upper bounds and the same-round ratios are the
 figures to read.
 

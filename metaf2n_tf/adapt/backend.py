@@ -15,7 +15,7 @@ The OpenVINO model takes the weights as inputs (see ``ov_rrdbnet``): adapted fas
 in memory, and a compiled model is kept per input shape (tiles of one photo share one shape, see
 ``tiling``). On this project's CPU that costs nothing measurable against weights baked in as constants
 (process CPU time per 128x128 x4plus inference 8.6-8.9 s both ways, machine loaded by other work), and
-saves a compilation (~1.5-3 s) per photo and tile shape after adaptation.
+saves a compilation (0.2-0.7 s quiet, x4plus with the looped trunk) per photo and tile shape after adaptation.
 
 Only the TF backend and adaptation import TensorFlow; OpenVINO without adaptation never does.
 """
