@@ -36,12 +36,14 @@ import numpy as np  # noqa: E402
 import metaf2n_tf  # noqa: E402,F401  (TensorFlow, when imported, is imported quietly)
 
 
-def photo(side):
+def photo(side, width=None):
+    """scikit-image's astronaut resized to side x side (or side x width: height, width)."""
     import cv2
     from skimage import data
 
     img = data.astronaut()
-    return cv2.resize(img, (side, side), interpolation=cv2.INTER_AREA if side < 512 else cv2.INTER_CUBIC)
+    width = width or side
+    return cv2.resize(img, (width, side), interpolation=cv2.INTER_AREA if max(side, width) < 512 else cv2.INTER_CUBIC)
 
 
 def best_of(fn, repeats):
@@ -241,7 +243,8 @@ class Table(list):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", type=int, default=128, help="LQ side of the steady-state and whole-process photo")
+    parser.add_argument("--size", default="128", help="LQ side (or HEIGHTxWIDTH) of the steady-state and "
+                        "whole-process photo")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="CPU threads of every engine")
     parser.add_argument("--photo_side", type=int, default=1000, help="side of the large LQ photo; 0 skips it")
@@ -255,7 +258,7 @@ def main():
     print(f"# {time.strftime('%Y-%m-%d %H:%M')}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores, {args.threads} threads per engine, load average {load:.1f} at start "
           f"({'quiet' if load < 0.5 * os.cpu_count() else 'LOADED by other work'})", flush=True)
-    img = photo(args.size)
+    img = photo(*(int(v) for v in args.size.split("x")))
     rows = Table()
     with tempfile.TemporaryDirectory() as folder:
         if "steady" not in skip:
