@@ -134,13 +134,14 @@ def network(tensors, img, threads, repeats):
     ov, core, config = cpu_runtime(threads)
     height, width = img.shape[:2]
     x = img[None].astype(np.float32) / 255.0
-    feed = {"lq": x, **input_arrays(tensors)}
+    arrays = input_arrays(tensors)
+    feed = {"lq": x, **arrays}
     runs, compile_s = {}, {}
     for name, inputs, winograd, loop in (
             ("direct", True, False, True), ("direct, unrolled", True, False, False), ("winograd", True, True, True),
             ("winograd, unrolled", True, True, False), ("winograd, weights constant", False, True, True)):
         start = time.perf_counter()
-        model = build_rrdbnet_ov(tensors, height, width, weights_as_inputs=inputs, winograd=winograd, loop=loop)
+        model = build_rrdbnet_ov(arrays, height, width, weights_as_inputs=inputs, winograd=winograd, loop=loop)
         request = core.compile_model(model, "CPU", config).create_infer_request()
         compile_s[name] = time.perf_counter() - start
         runs[name] = lambda r=request, f=(feed if inputs else {"lq": x}): r.infer(f, share_inputs=True)[0].copy()

@@ -115,7 +115,7 @@ class OpenVINOSR(_Engine):
         self.winograd = winograd
         self._winograd_now = winograd is True
         self.set_weights(sr_tensors)
-        self._base = self._tensors, self._feed
+        self._base = self._feed
 
     @property
     def memory_model(self):
@@ -132,11 +132,10 @@ class OpenVINOSR(_Engine):
     def set_weights(self, sr_tensors=None):
         """Weights for the next calls: canonical tensors (arrays or eager tensors), or None for the base ones."""
         if sr_tensors is None:
-            self._tensors, self._feed = self._base
+            self._feed = self._base
             return
         if num_blocks(sr_tensors) != self._num_block:
             raise ValueError(f"got {num_blocks(sr_tensors)} RRDB blocks, expected {self._num_block}")
-        self._tensors = dict(sr_tensors)
         self._feed = input_arrays(sr_tensors)
 
     def _request(self, height, width):
@@ -150,7 +149,7 @@ class OpenVINOSR(_Engine):
                 self._requests.popitem(last=False)
             start = time.perf_counter()
             try:
-                model = build_rrdbnet_ov(self._tensors, height, width, weights_as_inputs=True,
+                model = build_rrdbnet_ov(self._feed, height, width, weights_as_inputs=True,
                                          winograd=self._winograd_now)
                 self._requests[key] = self.core.compile_model(model, "CPU", self.config).create_infer_request()
             except Exception as e:  # noqa: BLE001 - OpenVINO raises plain RuntimeErrors

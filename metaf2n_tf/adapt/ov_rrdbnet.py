@@ -1,7 +1,8 @@
 """RRDBNet x4 as an OpenVINO graph built from the weight arrays, for fast whole-image SR on CPU.
 
 The graph is written with OpenVINO's opset API from the canonical tensors (TF1 names, HWIO kernels, as
-every reader in ``metaf2n_tf.weights`` returns them), so nothing is converted, written or downloaded:
+every reader in ``metaf2n_tf.weights`` returns them) laid out by :func:`input_arrays` (OIHW, the trunk's
+blocks stacked), so nothing is converted, written or downloaded:
 
     conv_first -> num_block x RRDB -> conv_body (+ conv_first) -> 2 x (nearest x2, conv, leaky ReLU 0.2)
     -> conv_hr + leaky ReLU -> conv_last
@@ -124,14 +125,15 @@ def _trunk_loop(ov, ops, layout_class, x, stacked):
     return loop
 
 
-def build_rrdbnet_ov(tensors, height, width, weights_as_inputs=False, winograd=False, loop=True):
+def build_rrdbnet_ov(arrays, height, width, weights_as_inputs=False, winograd=False, loop=True):
     """An ``openvino.Model`` of RRDBNet with the given weights, for input [1, height, width, 3].
 
     Args:
-        tensors: canonical SR tensors ``{'MODEL/...': HWIO kernel or bias}`` (any num_block >= 1, channel counts
-            read from the shapes).
+        arrays: the weights as :func:`input_arrays` lays them out (any num_block >= 1, channel counts read
+            from the shapes): the graph's constants, or with ``weights_as_inputs`` only the shapes of its
+            Parameters (the feed of every inference, so a caller that feeds them converts them once).
         height, width: the LQ input size the model is built for (OpenVINO compiles best for static shapes).
-        weights_as_inputs: the weights as Parameters named and shaped as :func:`input_arrays` returns them
+        weights_as_inputs: the weights as Parameters named and shaped as ``arrays``
             (fed per inference: adapted weights need no recompilation).
         winograd: every conv by Winograd F(4x4, 3x3) (``ov_winograd.WinogradConvs``) instead of directly.
         loop: the RRDB trunk as one Loop (its block compiled once: x4plus with Winograd compiles in about 0.5 s
@@ -141,7 +143,6 @@ def build_rrdbnet_ov(tensors, height, width, weights_as_inputs=False, winograd=F
     ov = import_openvino()
     import openvino.opset13 as ops
 
-    arrays = input_arrays(tensors)
     lq = ops.parameter([1, height, width, 3], np.float32, name="lq")
     slope = ops.constant(np.float32(LRELU_SLOPE))
     params = [lq]
@@ -164,10 +165,9 @@ def build_rrdbnet_ov(tensors, height, width, weights_as_inputs=False, winograd=F
     if loop:
         body = _trunk_loop(ov, ops, layout_class, feat, stacked)
     else:
-        body = feat
-        for b in range(num_blocks(tensors)):
+        body, zero = feat, ops.constant(np.int64(0))
+        for b in range(arrays[f"MODEL/body/{BODY_CONVS[0]}/weight"].shape[0]):
             index = ops.constant(np.int64(b))
-            zero = ops.constant(np.int64(0))
             body = _rrdb(ops, layout, body,
                          lambda name: tuple(ops.gather(v, index, zero) for v in stacked[name]))
     feat = ops.add(feat, conv([body], "conv_body", False))

@@ -99,10 +99,9 @@ def test_rrdbnet_graph_matches_numpy_direct_convolution(height, width, weights_a
     """Winograd or direct convs, the trunk as a Loop over the blocks or unrolled, weights constant or fed."""
     tensors = tiny_tensors()
     x = np.random.default_rng(1).random((1, height, width, 3)).astype(np.float32)
-    feed = {"lq": x}
-    if weights_as_inputs:
-        feed.update(input_arrays(tensors))
-    model = build_rrdbnet_ov(tensors, height, width, weights_as_inputs=weights_as_inputs, winograd=winograd, loop=loop)
+    arrays = input_arrays(tensors)
+    feed = {"lq": x, **(arrays if weights_as_inputs else {})}
+    model = build_rrdbnet_ov(arrays, height, width, weights_as_inputs=weights_as_inputs, winograd=winograd, loop=loop)
     out = run_ov(model, feed)
     expected = rrdbnet_numpy(tensors, x[0])[None]
     assert out.shape == expected.shape == (1, 4 * height, 4 * width, 3)
