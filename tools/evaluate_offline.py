@@ -248,6 +248,17 @@ def run(fv):
         say(f"NIQE skipped: no {DEFAULT_NIQE_PARAMS} (`make offline-data` fetches it) and no --niqe_params")
     keys = ["psnr", "ssim", "l1"] + (["niqe"] if niqe_params is not None else [])
     results, csv_rows = read_csv(fv.base_csv, names, keys) if fv.base_csv else ([], [])
+
+    def add_row(label, out):
+        """Scores the results in ``out`` as the table row ``label``; the CSV is rewritten after every row (an
+        interrupted run keeps what it measured)."""
+        rows = score(out, os.path.join(fv.work_dir, "GT"), names, niqe_params)
+        results.append((label, rows))
+        csv_rows.extend((label, name, row) for name, row in zip(names, rows))
+        say(f"{label}: PSNR-Y {np.mean([r['psnr'] for r in rows]):.2f} dB")
+        if fv.csv:
+            write_csv(fv.csv, csv_rows, keys)
+
     for label, fields in settings(fv.variant, fv.baselines):
         out = os.path.join(fv.work_dir, "results", result_folder(label))
         cfg = dataclasses.replace(AdaptConfig(), input_dir=os.path.join(fv.work_dir, "LQ"),
@@ -257,25 +268,16 @@ def run(fv):
         summary = run_folder(cfg)
         if summary.failed:
             raise InputError(f"{label}: {len(summary.failed)} photo(s) failed")
-        rows = score(out, os.path.join(fv.work_dir, "GT"), names, niqe_params)
-        results.append((label, rows))
-        csv_rows += [(label, name, row) for name, row in zip(names, rows)]
-        say(f"{label}: PSNR-Y {np.mean([r['psnr'] for r in rows]):.2f} dB")
-        if fv.csv:  # after every row: an interrupted run keeps what it measured
-            write_csv(fv.csv, csv_rows, keys)
+        add_row(label, out)
     none_dir = os.path.join(fv.work_dir, "results", result_folder(BASELINES["none"][0]))
+    if sigmas and not os.path.isfile(os.path.join(none_dir, names[0] + ".png")):
+        say(f"blur rows skipped: no unadapted results in {none_dir} (run with --baselines none)")
+        sigmas = []
     for sigma in sigmas:
-        if not os.path.isfile(os.path.join(none_dir, names[0] + ".png")):
-            say(f"blur rows skipped: no unadapted results in {none_dir} (run with --baselines none)")
-            break
         label = f"x4plus, no adaptation, Gaussian blur sigma {sigma:g}"
         out = os.path.join(fv.work_dir, "results", result_folder(label))
         blur_results(none_dir, out, names, sigma)
-        rows = score(out, os.path.join(fv.work_dir, "GT"), names, niqe_params)
-        results.append((label, rows))
-        csv_rows += [(label, name, row) for name, row in zip(names, rows)]
-        if fv.csv:
-            write_csv(fv.csv, csv_rows, keys)
+        add_row(label, out)
     print(table(results, keys))
     return 0
 
