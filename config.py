@@ -79,6 +79,7 @@ class MetaConfig:
     lpips_weight: float = 0.5
     gan_weight: float = 0.1
     mask_weight: float = 0.002
+    hf_weight: float = 0.0
     alexnet_weights: str = ""
     disc_weights: str = ""
     disc_lr: float = 1e-4
@@ -112,7 +113,7 @@ _HELP = {
     "fine_tune_num": "adaptation steps (0 = plain SR)",
     "lr": "adaptation learning rate (the original: SGD 0.01)",
     "optimizer": "sgd (the original rule) or adam",
-    "seed": "seed of the random face patches",
+    "seed": "random seed (test.py: the face patches; main.py: the data stream and random initialisation)",
     "tile": "LQ tile size for whole-image SR: -1 automatic (the largest tile whose estimated peak memory fits "
     "--max_memory), 0 whole image, >0 tile size",
     "tile_pad": "context pixels around each tile",
@@ -153,13 +154,14 @@ _HELP = {
     "lpips_weight": "outer loss: weight of LPIPS (AlexNet); 0 switches LPIPS off",
     "gan_weight": "outer loss: weight of the GAN term BCE(D(SR), 1)",
     "mask_weight": "outer loss: weight of the MaskNet regulariser mean((W - 1)^2) / 2",
+    "hf_weight": "outer loss: weight of the high-frequency term mean|E(SR) - E(GT)|, E the local amplitude of "
+    "detail finer than a 1-pixel Gaussian (this project's weight-free stand-in for LPIPS; 0 = the original loss)",
     "alexnet_weights": "torchvision AlexNet weights (alexnet-owt-7be5be79.pth), the LPIPS backbone",
     "disc_weights": "Real-ESRGAN discriminator weights (RealESRGAN_x4plus_netD.pth); random init without",
     "disc_lr": "Adam learning rate of the discriminator",
     "second_order_grad_iter": "first-order MAML before this step, second-order from it on",
     "print_iter": "TensorBoard summaries every this many steps",
     "save_iter": "checkpoint every this many steps",
-    "seed": "seed of the data stream and of random initialisation",
     "freeze_sr": "keep the SR weights as initialised; meta-learn MaskNet (and --learn_inner_lr rates) only. "
     "MaskNet learns only through the second-order gradient: use with --second_order_grad_iter 0 (first-order "
     "steps with --learn_inner_lr train the rates alone: d outer / d rate_i needs no second derivative)",
@@ -252,7 +254,7 @@ def _check_meta(meta):
     if meta.step != "latest" and not meta.step.isdigit():
         raise ConfigError(f"--step: got {meta.step!r}, expected a step number (0 = fresh run) or 'latest'")
     for name in ("meta_iter", "second_order_grad_iter", "l1_weight", "lpips_weight", "gan_weight",
-                 "mask_weight", "meta_lr", "task_lr", "disc_lr"):
+                 "mask_weight", "hf_weight", "meta_lr", "task_lr", "disc_lr"):
         if getattr(meta, name) < 0:
             raise ConfigError(f"--{name}: got {getattr(meta, name)}, expected >= 0")
     _check_gpu(meta.gpu)

@@ -82,7 +82,8 @@ def is_chief(strategy):
 
 def settings_from(meta):
     """The meta step's settings from the config's ``meta`` section."""
-    weights = LossWeights(l1=meta.l1_weight, lpips=meta.lpips_weight, gan=meta.gan_weight, mask=meta.mask_weight)
+    weights = LossWeights(l1=meta.l1_weight, lpips=meta.lpips_weight, gan=meta.gan_weight, mask=meta.mask_weight,
+                          hf=meta.hf_weight)
     return MetaSettings(task_lr=meta.task_lr, task_iter=meta.task_iter, loss_weights=weights)
 
 

@@ -102,7 +102,7 @@ def task_losses(models, theta, task, settings, first_order=False):
         face_losses.append(face_loss)
         sr = sr_forward(models.sr, fast, task["inputb"])
         fake_logits = models.disc(sr, training=False)
-        terms = outer_terms(sr, task["labelb"], fake_logits, mask, _lpips_fn(models))
+        terms = outer_terms(sr, task["labelb"], fake_logits, mask, _lpips_fn(models), task["labelb_nousm"])
         objectives.append(outer_loss(terms, settings.loss_weights))
     disc = discriminator_loss(models.disc(task["labelb_nousm"], training=False), fake_logits)
     return {"objective": tf.add_n(objectives) / len(objectives), **terms, "inner": face_losses[0], "disc": disc}
@@ -190,7 +190,8 @@ def task_diagnostics(models, task, settings):
     images = {}
     for name, weights in (("before", theta), ("adapted", fast)):
         sr = sr_forward(models.sr, weights, task["inputb"])
-        terms = outer_terms(sr, task["labelb"], models.disc(sr, training=False), mask, _lpips_fn(models))
+        terms = outer_terms(sr, task["labelb"], models.disc(sr, training=False), mask, _lpips_fn(models),
+                            task["labelb_nousm"])
         scalars.update({f"{term}_{name}": value for term, value in terms.items()})
         scalars[f"outer_{name}"] = outer_loss(terms, settings.loss_weights)
         images[f"sr_{name}"] = tf.clip_by_value(sr, 0.0, 1.0)

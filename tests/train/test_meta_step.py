@@ -18,6 +18,7 @@ from metaf2n_tf.weights.assign import split_scopes
 from metaf2n_tf.weights.names import model_tf1_names
 from metaf2n_tf.weights.sources import Weights, build_models
 from tests.reference_tf1 import ReferenceGraph, random_tensors
+from tests.train.test_losses import np_hf_energy
 
 
 def make_task(rng, tasks, lq_face, lq_natural, dtype=np.float32):
@@ -44,6 +45,9 @@ def test_inner_step_and_outer_terms_match_tf1_sgd():
     w = graph.mask_values(a, b)
     assert np.isclose(float(losses["mask"]), np.mean((w - 1.0) ** 2) / 2, rtol=1e-5)
     assert float(losses["lpips"]) == 0.0  # no LPIPS model: the term is off
+    # the hf term: adapted output against the natural (unsharpened) ground truth
+    hf = np.mean(np.abs(np_hf_energy(adapted) - np_hf_energy(task["labelb_nousm"].numpy())))
+    assert np.isclose(float(losses["hf"]), hf, rtol=1e-4)
 
 
 def _mask_input_any_dtype(lq, hq):
