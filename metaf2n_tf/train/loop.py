@@ -36,7 +36,7 @@ from metaf2n_tf.errors import ConfigError, InputError, MetaF2NError
 from metaf2n_tf.models.discriminator import unet_discriminator_sn, update_spectral_norms
 from metaf2n_tf.models import SCALE
 from metaf2n_tf.train.checkpoints import Checkpoints, model_directory, training_checkpoint
-from metaf2n_tf.train.export import export_tf1
+from metaf2n_tf.train.export import export_h5, export_tf1
 from metaf2n_tf.train.init_weights import NO_INIT_WEIGHTS, build_discriminator, build_sr_and_mask
 from metaf2n_tf.train.resume import resume_point, sr_and_mask_for
 from metaf2n_tf.weights.sources import X4PLUS, read_weights
@@ -382,6 +382,11 @@ def run(cfg, strategy=None):
     """main.py: trains (or, with ``--export``, exports) as configured; ``strategy`` overrides the choice."""
     meta, data = cfg.meta, cfg.data
     directory = model_directory(meta.checkpoint_dir, meta.trial)
+    if meta.export.endswith(".h5"):
+        path, step, overlay = export_h5(directory, meta.export, meta.init_weights)
+        what = f"Mask/* and LSLR/* over {meta.init_weights}" if overlay else "MODEL/*, Mask/*"
+        log(f"exported model-{step} of {directory} to {path} ({what})")
+        return step
     if meta.export:
         prefix, step = export_tf1(directory, meta.export)
         log(f"exported model-{step} of {directory} to {prefix} (MODEL/*, Mask/*)")

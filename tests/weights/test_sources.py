@@ -105,3 +105,34 @@ def test_missing_and_unknown_sources(tmp_path):
     other = {"Discriminator/conv0/weight": np.zeros((3, 3, 3, 64), np.float32)}
     with pytest.raises(WeightsError, match=r"no variables under MODEL/ or Mask/"):
         read_weights(write_tf1_checkpoint(str(tmp_path / "d" / "disc"), other))
+
+
+def test_overlay_h5_takes_sr_from_its_base(reference, tmp_path):
+    """An overlay (h5py, written here): Mask/* and LSLR/* only, the SR tensors from the file its base names."""
+    tensors, _, _, image, expected = reference
+    base = tmp_path / "base.h5"
+    with h5py.File(base, "w") as f:
+        f.attrs["format"] = "metaf2n_tf-weights-v1"
+        for k, v in tensors.items():
+            if k.startswith("MODEL/"):
+                f[k] = v
+    overlay = tmp_path / "overlay.h5"
+    with h5py.File(overlay, "w") as f:
+        f.attrs["format"] = "metaf2n_tf-weights-v1"
+        f.attrs["base"] = str(base)
+        for k, v in tensors.items():
+            if k.startswith("Mask/"):
+                f[k] = v
+        f["LSLR/MODEL/conv_first/weight"] = np.float32(0.25)
+    weights = read_weights(str(overlay))
+    assert weights.mask is not None and weights.inner_lr == {"MODEL/conv_first/weight": 0.25}
+    out, _ = _sr(weights, image)
+    np.testing.assert_allclose(out, expected, atol=1e-5)
+    with h5py.File(overlay, "a") as f:
+        f.attrs["base"] = str(tmp_path / "gone.h5")
+    with pytest.raises(WeightsError, match=r"overlay.h5: its base weights: .*gone.h5: not found"):
+        read_weights(str(overlay))
+    with h5py.File(overlay, "a") as f:
+        f.attrs["base"] = str(overlay)
+    with pytest.raises(WeightsError, match=r"overlay.h5: its base .* is an overlay too"):
+        read_weights(str(overlay))
