@@ -27,6 +27,17 @@ def _sr(weights, image):
     return adapter.forward(adapter.initial_weights(), image[None])[0].numpy(), mask_model
 
 
+def _h5py_file(path, tensors, **attrs):
+    """A weights file written with h5py alone (not with the code under test)."""
+    with h5py.File(path, "w") as f:
+        f.attrs["format"] = "metaf2n_tf-weights-v1"
+        for k, v in attrs.items():
+            f.attrs[k] = v
+        for k, v in tensors.items():
+            f[k] = v
+    return str(path)
+
+
 def test_tf1_checkpoint_prefix_and_directory(reference, tmp_path):
     tensors, _, prefix, image, expected = reference
     for source in (prefix, prefix.rsplit("/", 1)[0]):
@@ -54,12 +65,7 @@ def test_pth_params_ema_sr_only(reference, tmp_path):
 
 def test_project_h5_written_independently(reference, tmp_path):
     tensors, _, _, image, expected = reference
-    path = tmp_path / "w.h5"
-    with h5py.File(path, "w") as f:
-        f.attrs["format"] = "metaf2n_tf-weights-v1"
-        for k, v in tensors.items():
-            f[k] = v
-    out, mask_model = _sr(read_weights(str(path)), image)
+    out, mask_model = _sr(read_weights(_h5py_file(tmp_path / "w.h5", tensors)), image)
     np.testing.assert_allclose(out, expected, atol=1e-5)
 
 
@@ -110,29 +116,19 @@ def test_missing_and_unknown_sources(tmp_path):
 def test_overlay_h5_takes_sr_from_its_base(reference, tmp_path):
     """An overlay (h5py, written here): Mask/* and LSLR/* only, the SR tensors from the file its base names."""
     tensors, _, _, image, expected = reference
-    base = tmp_path / "base.h5"
-    with h5py.File(base, "w") as f:
-        f.attrs["format"] = "metaf2n_tf-weights-v1"
-        for k, v in tensors.items():
-            if k.startswith("MODEL/"):
-                f[k] = v
-    overlay = tmp_path / "overlay.h5"
-    with h5py.File(overlay, "w") as f:
-        f.attrs["format"] = "metaf2n_tf-weights-v1"
-        f.attrs["base"] = str(base)
-        for k, v in tensors.items():
-            if k.startswith("Mask/"):
-                f[k] = v
-        f["LSLR/MODEL/conv_first/weight"] = np.float32(0.25)
-    weights = read_weights(str(overlay))
+    base = _h5py_file(tmp_path / "base.h5", {k: v for k, v in tensors.items() if k.startswith("MODEL/")})
+    kept = {k: v for k, v in tensors.items() if k.startswith("Mask/")}
+    overlay = _h5py_file(tmp_path / "overlay.h5", {**kept, "LSLR/MODEL/conv_first/weight": np.float32(0.25)},
+                         base=base)
+    weights = read_weights(overlay)
     assert weights.mask is not None and weights.inner_lr == {"MODEL/conv_first/weight": 0.25}
     out, _ = _sr(weights, image)
     np.testing.assert_allclose(out, expected, atol=1e-5)
     with h5py.File(overlay, "a") as f:
         f.attrs["base"] = str(tmp_path / "gone.h5")
     with pytest.raises(WeightsError, match=r"overlay.h5: its base weights: .*gone.h5: not found"):
-        read_weights(str(overlay))
+        read_weights(overlay)
     with h5py.File(overlay, "a") as f:
-        f.attrs["base"] = str(overlay)
+        f.attrs["base"] = overlay
     with pytest.raises(WeightsError, match=r"overlay.h5: its base .* is an overlay too"):
-        read_weights(str(overlay))
+        read_weights(overlay)
