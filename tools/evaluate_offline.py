@@ -11,7 +11,8 @@
    ``generate_test_faces.py --restorer gt`` writes them (LQ crop, GT crop at 4x): ``{work_dir}/faces``;
 3. test.py's own code (``adapt.run.run_folder``) for each setting: x4plus without adaptation, x4plus with
    the original rule (SGD lr 0.01, one step), x4plus with Adam 1e-4 x 10, and each ``--variant`` with the
-   original rule (its learned rates, when it holds LSLR rates, replace lr 0.01);
+   original rule (its learned rates, when it holds LSLR rates, replace lr 0.01), and with ``--variant_plain``
+   also without adaptation;
 4. whole-photo PSNR-Y and SSIM-Y against GT (the original's luma), mean |GT - SR| (the L1 term of the outer
    loss on the whole photo), and NIQE (BasicSR's ``niqe_pris_params.npz``, which ``tools/offline_dataset.py``
    takes from PyPI's basicsr sdist; ``--niqe_params`` for another copy);
@@ -118,8 +119,9 @@ def result_folder(label):
     return "".join(c if c.isalnum() else "_" for c in label)
 
 
-def settings(variants, baselines=tuple(BASELINES)):
-    """(label, AdaptConfig fields) of every row of the table."""
+def settings(variants, baselines=tuple(BASELINES), plain=False):
+    """(label, AdaptConfig fields) of every row of the table; ``plain`` adds each variant without adaptation
+    (a variant whose SR weights were trained: what training alone did, before the step)."""
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown:
         raise ConfigError(f"--baselines: got {unknown[0]!r}, expected some of {', '.join(BASELINES)}")
@@ -128,6 +130,8 @@ def settings(variants, baselines=tuple(BASELINES)):
         label, _, model_dir = variant.partition("=")
         if not model_dir:
             raise ConfigError(f"--variant: got {variant!r}, expected NAME=MODEL_DIR")
+        if plain:
+            rows.append((f"{label}, no adaptation", dict(model_dir=model_dir, fine_tune_num=0)))
         rows.append((f"{label} + original rule", dict(model_dir=model_dir, fine_tune_num=1)))
     return rows
 
@@ -207,6 +211,8 @@ def define_flags():
     flags.DEFINE_integer("seeds", 3, "degradations drawn per photo", lower_bound=1, flag_values=fv)
     flags.DEFINE_multi_string("variant", [], "NAME=MODEL_DIR of a meta-trained model (repeatable)",
                               flag_values=fv)
+    flags.DEFINE_bool("variant_plain", False, "also score each --variant without adaptation (for variants "
+                      "whose SR weights were trained)", flag_values=fv)
     flags.DEFINE_string("niqe_params", DEFAULT_NIQE_PARAMS, "BasicSR's niqe_pris_params.npz (`make offline-data` "
                         "puts it at the default path; NIQE is skipped when the default is missing)", flag_values=fv)
     flags.DEFINE_integer("patch_num_per_img", 16, "face patches per face (test.py's default)", flag_values=fv)
@@ -259,7 +265,7 @@ def run(fv):
         if fv.csv:
             write_csv(fv.csv, csv_rows, keys)
 
-    for label, fields in settings(fv.variant, fv.baselines):
+    for label, fields in settings(fv.variant, fv.baselines, fv.variant_plain):
         out = os.path.join(fv.work_dir, "results", result_folder(label))
         cfg = dataclasses.replace(AdaptConfig(), input_dir=os.path.join(fv.work_dir, "LQ"),
                                   face_dir=os.path.join(fv.work_dir, "faces"), output_dir=out, gpu="",

@@ -27,3 +27,14 @@ def test_blur_sigmas_rejects_non_positive_numbers(values):
     with pytest.raises(ConfigError, match="--blur_sigmas"):
         evaluate_offline.blur_sigmas(values)
     assert evaluate_offline.blur_sigmas(["0.75", "1.5"]) == [0.75, 1.5]
+
+
+def test_variant_rows_with_and_without_adaptation():
+    rows = evaluate_offline.settings(["a=dir/a", "b=dir/b"], baselines=("none",), plain=True)
+    assert [(label, fields["model_dir"], fields["fine_tune_num"]) for label, fields in rows] == [
+        ("x4plus, no adaptation", "realesrgan-x4plus", 0),
+        ("a, no adaptation", "dir/a", 0), ("a + original rule", "dir/a", 1),
+        ("b, no adaptation", "dir/b", 0), ("b + original rule", "dir/b", 1)]
+    assert [label for label, _ in evaluate_offline.settings(["a=dir/a"], baselines=())] == ["a + original rule"]
+    with pytest.raises(ConfigError, match="--variant"):
+        evaluate_offline.settings(["a"], baselines=())
