@@ -382,14 +382,13 @@ def run(cfg, strategy=None):
     """main.py: trains (or, with ``--export``, exports) as configured; ``strategy`` overrides the choice."""
     meta, data = cfg.meta, cfg.data
     directory = model_directory(meta.checkpoint_dir, meta.trial)
-    if meta.export.endswith(".h5"):
-        path, step, overlay = export_h5(directory, meta.export, meta.init_weights)
+    if meta.export:
+        if meta.export.endswith(".h5"):
+            path, step, overlay = export_h5(directory, meta.export, meta.init_weights)
+        else:
+            (path, step), overlay = export_tf1(directory, meta.export), False
         what = f"Mask/* and LSLR/* over {meta.init_weights}" if overlay else "MODEL/*, Mask/*"
         log(f"exported model-{step} of {directory} to {path} ({what})")
-        return step
-    if meta.export:
-        prefix, step = export_tf1(directory, meta.export)
-        log(f"exported model-{step} of {directory} to {prefix} (MODEL/*, Mask/*)")
         return step
     resume_path = resume_point(directory, meta.step)
     strategy = strategy or make_strategy(meta.gpu)

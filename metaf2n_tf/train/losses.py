@@ -19,6 +19,8 @@ import math
 
 import tensorflow as tf
 
+from metaf2n_tf.data.sharpen import gaussian_kernel_1d
+
 TERMS = ("l1", "lpips", "gan", "mask", "hf")
 # hf_energy: Gaussian sigmas (HR pixels) of the low-pass removed from the image, and of the window the
 # squared remainder is averaged over; kernels reach 3 sigma.
@@ -50,9 +52,7 @@ def mask_regularizer(mask):
 
 def _gaussian_blur_valid(images, sigma):
     """Separable Gaussian blur (radius ceil(3 sigma), weights summing to 1) of [N, H, W, C], VALID borders."""
-    radius = int(math.ceil(3 * sigma))
-    taps = tf.exp(-tf.square(tf.range(-radius, radius + 1, dtype=images.dtype)) / (2.0 * sigma * sigma))
-    taps /= tf.reduce_sum(taps)
+    taps = tf.cast(gaussian_kernel_1d(2 * int(math.ceil(3 * sigma)) + 1, sigma), images.dtype)
     channels = images.shape[-1]
     rows = tf.tile(tf.reshape(taps, [-1, 1, 1, 1]), [1, 1, channels, 1])
     cols = tf.tile(tf.reshape(taps, [1, -1, 1, 1]), [1, 1, channels, 1])

@@ -38,18 +38,9 @@ def write_h5(path, tensors, format=FORMAT, attrs=None):
     return path
 
 
-def read_attr(path, key):
-    """The file attribute ``key`` of an HDF5 file (str for strings), or None when it has none."""
-    try:
-        with h5py.File(os.fspath(path), "r") as f:
-            value = f.attrs.get(key)
-    except OSError as e:
-        raise WeightsError(f"{os.fspath(path)}: unreadable HDF5 file ({e})") from None
-    return None if value is None else np.asarray(value).item()
-
-
-def read_h5(path, format=FORMAT, attr_keys=(), what="a metaf2n_tf weights file"):
-    """Reads a file written by :func:`write_h5`; returns ``(tensors, attrs)`` with ``attr_keys`` required."""
+def read_h5(path, format=FORMAT, attr_keys=(), what="a metaf2n_tf weights file", optional_keys=()):
+    """Reads a file written by :func:`write_h5`; returns ``(tensors, attrs)`` with ``attr_keys`` required and
+    those of ``optional_keys`` the file has."""
     path = os.fspath(path)
     tensors = {}
 
@@ -64,7 +55,7 @@ def read_h5(path, format=FORMAT, attr_keys=(), what="a metaf2n_tf weights file")
             missing = [a for a in attr_keys if a not in f.attrs]
             if missing:
                 raise WeightsError(f"{path}: attribute '{missing[0]}' missing, not {what}")
-            attrs = {a: np.asarray(f.attrs[a]).item() for a in attr_keys}
+            attrs = {a: np.asarray(f.attrs[a]).item() for a in (*attr_keys, *optional_keys) if a in f.attrs}
             f.visititems(collect)
     except OSError as e:
         raise WeightsError(f"{path}: unreadable HDF5 file ({e})") from None

@@ -56,8 +56,12 @@ def _from_pth(path):
     return out
 
 
-def read_weights(source):
-    """Reads any supported weight source into :class:`Weights`; raises WeightsError naming the problem."""
+def read_weights(source, follow_base=True):
+    """Reads any supported weight source into :class:`Weights`; raises WeightsError naming the problem.
+
+    An overlay ``.h5`` takes its SR tensors from its ``base`` source, read with ``follow_base`` False (a base
+    that is itself an overlay is refused).
+    """
     source = os.fspath(source)
     if source == X4PLUS:
         from metaf2n_tf.weights import ncnn  # the ncnn files are only needed for this source
@@ -66,13 +70,13 @@ def read_weights(source):
     elif source.endswith(".pth"):
         tensors = _from_pth(source)
     elif h5.is_weights_h5(source):
-        tensors, _ = h5.read_h5(source)
-        base = h5.read_attr(source, "base")
+        tensors, attrs = h5.read_h5(source, optional_keys=("base",))
+        base = attrs.get("base")
         if base is not None and not any(k.startswith("MODEL/") for k in tensors):
-            if h5.is_weights_h5(base) and h5.read_attr(base, "base") is not None:
-                raise WeightsError(f"{source}: its base {base} is an overlay too (expected SR weights)")
+            if not follow_base:
+                raise WeightsError(f"{source} is an overlay too (expected SR weights)")
             try:
-                tensors = {**read_weights(base).sr, **tensors}
+                tensors = {**read_weights(base, follow_base=False).sr, **tensors}
             except WeightsError as e:
                 raise WeightsError(f"{source}: its base weights: {e}") from None
     elif os.path.isdir(source) or os.path.isfile(source + ".index"):  # a TF1 checkpoint (prefix.index)
