@@ -343,9 +343,23 @@ def check_finite(losses, step, last_saved):
                            f"model-{last_saved}")
 
 
+def warn_dead_mask(losses, step, warned):
+    """Says once (returns True from then on) when the W-weighted face loss is exactly 0: MaskNet's last ReLU
+    outputs 0 on every face pixel, so the inner step changes nothing, and no gradient reaches MaskNet again
+    (ReLU passes none below 0), not even its regulariser's pull towards W = 1. A MaskNet learning rate too
+    large for the run gets there in a few steps."""
+    dead = losses["inner"] == 0.0
+    if dead and not warned:
+        log(f"warning: step {step}: MaskNet gives W = 0 on every face pixel, so the inner step changes nothing, "
+            f"and W = 0 does not recover (its last ReLU passes no gradient); lower --meta_lr, or resume from "
+            f"an earlier checkpoint")
+    return warned or dead
+
+
 def train(trainer, iterator, checkpoints, summaries, meta):
     """Runs meta steps from the trainer's step to ``meta_iter``; returns the last step (saved)."""
     step = last_saved = int(trainer.step.numpy())
+    mask_dead = False
     with interrupt_flag() as interrupt, tqdm(total=meta.meta_iter, initial=step, desc="meta steps",
                                               unit="step", file=sys.stderr, dynamic_ncols=True) as bar:
         while step < meta.meta_iter and not interrupt["requested"]:
@@ -354,6 +368,7 @@ def train(trainer, iterator, checkpoints, summaries, meta):
             step = int(trainer.step.numpy())
             values = {k: float(v) for k, v in losses.items()}
             check_finite(values, step, last_saved)
+            mask_dead = warn_dead_mask(values, step, mask_dead)
             bar.update(1)
             bar.set_postfix({k: f"{values[k]:.4f}" for k in PROGRESS_KEYS})
             if step % meta.print_iter == 0 or step == 1:

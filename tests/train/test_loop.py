@@ -290,3 +290,15 @@ def test_resumed_optimizers_take_the_flags_learning_rates(tmp_path):
     loop.apply_flag_rates(resumed, new, notes.append)
     assert [float(o.learning_rate) for o in resumed] == pytest.approx([new.meta_lr, new.disc_lr, new.inner_lr_lr])
     assert notes == [f"note: --disc_lr {new.disc_lr:g} replaces the checkpoint's {old.disc_lr:g}"]
+
+
+def test_a_zero_face_loss_is_reported_once(capsys):
+    # inner == 0 exactly: MaskNet's W is 0 everywhere (tests/train/test_meta_step.py shows it), so the run warns
+    # once and goes on.
+    from config import MetaConfig
+
+    trainer, recorder = _StubTrainer([0.5, 0.0, 0.0, 0.3]), _Recorder()
+    assert loop.train(trainer, iter(range(10)), recorder, recorder, MetaConfig(meta_iter=4, save_iter=4)) == 4
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "W = 0" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("main.py: warning: step 2: MaskNet gives W = 0")
+    assert "--meta_lr" in warnings[0]

@@ -171,3 +171,25 @@ def test_diagnostics_match_tf1(tf1_case):
     np.testing.assert_allclose(images["mask"].numpy(), w / w.max(), atol=1e-5)
     assert np.isclose(float(scalars["mask_mean"]), w.mean(), rtol=1e-5)
     assert list(images) == list(IMAGE_KEYS) and images["mask"].shape == (2, 32, 32, 1)
+
+
+def test_dead_masknet_stops_the_step_and_gets_no_gradient(tf1_case):
+    # MaskNet's last layer is a ReLU: with its bias far below any conv output, W = 0 on every pixel, so the
+    # weighted face loss is 0, the inner step leaves theta as it is, and d ReLU / dx = 0 below zero leaves every
+    # MaskNet tensor without gradient, the regulariser mean((W - 1)^2) / 2 = 1/2 included: W = 0 is a dead end.
+    models, settings, batch, _, names = tf1_case
+    bias = models.mask.get_layer("conv8").bias
+    saved = bias.numpy()
+    bias.assign(np.full_like(saved, -1e3))
+    try:
+        generator, _, losses = meta_gradients(models, batch, settings, global_tasks=2, first_order=False)
+        scalars, _ = task_diagnostics(models, {k: v[0] for k, v in batch.items()}, settings)
+    finally:
+        bias.assign(saved)
+    assert float(losses["inner"]) == 0.0 and float(losses["mask"]) == 0.5
+    assert float(scalars["outer_adapted"]) == float(scalars["outer_before"])
+    mask_grads = {names[v.path]: g for v, g in zip(models.generator_variables(), generator) if v.path in names
+                  and names[v.path].startswith("Mask/")}
+    assert len(mask_grads) == 16 and all(not np.any(g.numpy()) for g in mask_grads.values())
+    sr_grads = [g for v, g in zip(models.generator_variables(), generator) if names[v.path].startswith("MODEL/")]
+    assert any(np.any(g.numpy()) for g in sr_grads)  # the outer loss still trains theta: only MaskNet is cut off
