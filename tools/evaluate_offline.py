@@ -14,8 +14,9 @@
    original rule (its learned rates, when it holds LSLR rates, replace lr 0.01), and with ``--variant_plain``
    also without adaptation;
 4. whole-photo PSNR-Y and SSIM-Y against GT (the original's luma), mean |GT - SR| (the L1 term of the outer
-   loss on the whole photo), and NIQE (BasicSR's ``niqe_pris_params.npz``, which ``tools/offline_dataset.py``
-   takes from PyPI's basicsr sdist; ``--niqe_params`` for another copy);
+   loss on the whole photo), the mean of SR - GT (``shift``, grey levels: a brightness error), and NIQE
+   (BasicSR's ``niqe_pris_params.npz``, which ``tools/offline_dataset.py`` takes from PyPI's basicsr sdist;
+   ``--niqe_params`` for another copy);
 5. a reference for what smoothing alone buys: x4plus's unadapted outputs under a Gaussian blur of each
    ``--blur_sigmas`` (HR pixels). Blur trades NIQE for PSNR; an adaptation worth having beats it at equal NIQE.
 
@@ -149,19 +150,27 @@ def blur_results(src_dir, dst_dir, names, sigma):
 
 
 def score(result_dir, gt_dir, names, niqe_params=None):
-    """Per-photo {psnr, ssim, l1[, niqe]} of the results."""
+    """Per-photo {psnr, ssim, l1, shift[, niqe]} of the results; ``shift`` is the mean of SR - GT over pixels and
+    channels in grey levels (0-255): a brightness error, which mean |SR - GT| does not show the sign of."""
     out = []
     for name in names:
         result = read_rgb(os.path.join(result_dir, name + ".png"))
         gt = read_rgb(os.path.join(gt_dir, name + ".png"))
         row = {"psnr": psnr_y(result, gt), "ssim": ssim_y(result, gt),
-               "l1": float(np.mean(np.abs(result.astype(np.float64) - gt) / 255.0))}
+               "l1": float(np.mean(np.abs(result.astype(np.float64) - gt) / 255.0)),
+               "shift": float(np.mean(result.astype(np.float64) - gt))}
         if niqe_params is not None:
             from metaf2n_tf.metrics.niqe import luma, niqe
 
             row["niqe"] = float(niqe(luma(result), niqe_params))
         out.append(row)
     return out
+
+
+def _cell(key, mean, values):
+    if key == "shift":  # per-photo values differ in sign: show their range too (n/a: a CSV from before the column)
+        return "n/a" if np.isnan(mean) else f"{mean:+.1f} ({min(values):+.1f} to {max(values):+.1f})"
+    return f"{mean:.4f}" if key in ("ssim", "l1") else f"{mean:.2f}"
 
 
 def table(results, keys):
@@ -171,7 +180,7 @@ def table(results, keys):
              "|---" * (len(keys) + 3 + len(niqe)) + "|"]
     for label, rows in results:
         means = {k: np.mean([r[k] for r in rows]) for k in keys}
-        cells = [f"{means[k]:.4f}" if k in ("ssim", "l1") else f"{means[k]:.2f}" for k in keys]
+        cells = [_cell(k, means[k], [r[k] for r in rows]) for k in keys]
         cells.append(f"{means['psnr'] - base['psnr']:+.2f}")
         cells += [f"{means['niqe'] - base['niqe']:+.2f}"] if niqe else []
         cells.append(f"{means['l1'] / base['l1']:.3f}")
@@ -187,7 +196,7 @@ def read_csv(path, names, keys):
     with open(path, encoding="utf-8") as f:
         for line in csv.DictReader(f):
             if line["photo"] in names:
-                row = {k: float(line[k]) for k in keys}
+                row = {k: float(line[k]) if line.get(k) else float("nan") for k in keys}
                 results.setdefault(line["setting"], {})[line["photo"]] = row
                 rows.append((line["setting"], line["photo"], row))
     missing = [label for label, by_name in results.items() if set(by_name) != set(names)]
@@ -252,7 +261,7 @@ def run(fv):
         niqe_params = load_niqe_params(fv.niqe_params)
     else:
         say(f"NIQE skipped: no {DEFAULT_NIQE_PARAMS} (`make offline-data` fetches it) and no --niqe_params")
-    keys = ["psnr", "ssim", "l1"] + (["niqe"] if niqe_params is not None else [])
+    keys = ["psnr", "ssim", "l1", "shift"] + (["niqe"] if niqe_params is not None else [])
     results, csv_rows = read_csv(fv.base_csv, names, keys) if fv.base_csv else ([], [])
 
     def add_row(label, out):

@@ -38,3 +38,24 @@ def test_variant_rows_with_and_without_adaptation():
     assert [label for label, _ in evaluate_offline.settings(["a=dir/a"], baselines=())] == ["a + original rule"]
     with pytest.raises(ConfigError, match="--variant"):
         evaluate_offline.settings(["a"], baselines=())
+
+
+def test_score_and_table_show_the_brightness_shift(tmp_path):
+    gt = np.full((16, 16, 3), 100, np.uint8)
+    for folder, value in (("gt", 100), ("dark", 90), ("bright", 103)):
+        (tmp_path / folder).mkdir()
+        write_rgb(str(tmp_path / folder / "a.png"), np.full_like(gt, value))
+        write_rgb(str(tmp_path / folder / "b.png"), np.full_like(gt, 2 * value - 100))  # 100, 80, 106
+    dark = evaluate_offline.score(str(tmp_path / "dark"), str(tmp_path / "gt"), ["a", "b"])
+    assert [r["shift"] for r in dark] == [-10.0, -20.0]
+    assert np.isclose(dark[0]["l1"], 10 / 255)
+    bright = evaluate_offline.score(str(tmp_path / "bright"), str(tmp_path / "gt"), ["a", "b"])
+    keys = ["psnr", "ssim", "l1", "shift"]
+    lines = evaluate_offline.table([("dark", dark), ("bright", bright)], keys).splitlines()
+    assert "| -15.0 (-20.0 to -10.0) |" in lines[2] and "| +4.5 (+3.0 to +6.0) |" in lines[3]
+    # a CSV written before the column: its rows read as n/a, the new ones as numbers
+    csv = tmp_path / "old.csv"
+    csv.write_text('setting,photo,psnr,ssim,l1\n"old",a,30,0.9,0.01\n"old",b,31,0.9,0.02\n')
+    old, _ = evaluate_offline.read_csv(str(csv), ["a", "b"], keys)
+    lines = evaluate_offline.table(old + [("bright", bright)], keys).splitlines()
+    assert "| n/a |" in lines[2] and "| +4.5 (+3.0 to +6.0) |" in lines[3]
