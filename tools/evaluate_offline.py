@@ -156,9 +156,9 @@ def score(result_dir, gt_dir, names, niqe_params=None):
     for name in names:
         result = read_rgb(os.path.join(result_dir, name + ".png"))
         gt = read_rgb(os.path.join(gt_dir, name + ".png"))
-        row = {"psnr": psnr_y(result, gt), "ssim": ssim_y(result, gt),
-               "l1": float(np.mean(np.abs(result.astype(np.float64) - gt) / 255.0)),
-               "shift": float(np.mean(result.astype(np.float64) - gt))}
+        error = result.astype(np.float64) - gt
+        row = {"psnr": psnr_y(result, gt), "ssim": ssim_y(result, gt), "l1": float(np.mean(np.abs(error)) / 255.0),
+               "shift": float(np.mean(error))}
         if niqe_params is not None:
             from metaf2n_tf.metrics.niqe import luma, niqe
 
@@ -189,14 +189,15 @@ def table(results, keys):
 
 
 def read_csv(path, names, keys):
-    """(results, csv rows) of an earlier ``--csv`` file, restricted to ``names``, in its row order."""
+    """(results, csv rows) of an earlier ``--csv`` file, restricted to ``names``, in its row order; ``shift`` is
+    NaN in a file written before that column."""
     import csv
 
     results, rows = {}, []
     with open(path, encoding="utf-8") as f:
         for line in csv.DictReader(f):
             if line["photo"] in names:
-                row = {k: float(line[k]) if line.get(k) else float("nan") for k in keys}
+                row = {k: float(line[k]) if k != "shift" or line.get(k) else float("nan") for k in keys}
                 results.setdefault(line["setting"], {})[line["photo"]] = row
                 rows.append((line["setting"], line["photo"], row))
     missing = [label for label, by_name in results.items() if set(by_name) != set(names)]
